@@ -1,0 +1,188 @@
+//! Fixes of individual schemas that the published document gets wrong.
+
+use super::doc::{operation_mut, schema_mut, schema_ref};
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+
+/// Copy-paste bugs in three response schemas (FACTS row 12).
+pub fn wrong_response_schemas(doc: &mut Value) -> Result<()> {
+    let fixes = [
+        ("get", "/v2/tasks/{id}.json", schema_ref("Task")),
+        ("put", "/v2/notes/{id}.json", schema_ref("Note")),
+        (
+            "get",
+            "/v2/activity_histories",
+            json!({"type": "array", "items": schema_ref("ActivityHistory")}),
+        ),
+    ];
+    for (method, path, schema) in fixes {
+        let op = operation_mut(doc, method, path)?;
+        let content = op
+            .get_mut("responses")
+            .and_then(|r| r.get_mut("200"))
+            .and_then(|r| r.get_mut("content"))
+            .and_then(Value::as_object_mut)
+            .with_context(|| format!("{method} {path} has no 200 content"))?;
+        for media in content.values_mut() {
+            media["schema"] = schema.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Fields seen in real responses but absent from the spec. Shapes not documented anywhere
+/// are left free-form so that whatever arrives decodes.
+pub fn missing_fields(doc: &mut Value) -> Result<()> {
+    let additions = [
+        (
+            "Person",
+            "account_crm_id",
+            json!({"type": "string", "description": "CRM id of the person's account"}),
+        ),
+        (
+            "Account",
+            "prospector_engagement_score",
+            json!({"description": "Prospector engagement score (a number, sometimes sent as a string)"}),
+        ),
+        (
+            "Account",
+            "prospector_engagement_level",
+            json!({"type": "string", "description": "Prospector engagement level"}),
+        ),
+        (
+            "Task",
+            "instigator",
+            json!({"description": "What created the task"}),
+        ),
+        (
+            "Task",
+            "score",
+            json!({"description": "Task score (a number, sometimes sent as a string)"}),
+        ),
+        (
+            "Task",
+            "source",
+            json!({"type": "string", "description": "Where the task came from"}),
+        ),
+        (
+            "Task",
+            "custom_attributes",
+            json!({"type": "object", "description": "Custom attributes of the task"}),
+        ),
+        (
+            "Task",
+            "object_references",
+            json!({"type": "array", "items": {}, "description": "Objects the task refers to"}),
+        ),
+    ];
+    for (schema, field, definition) in additions {
+        let properties = schema_mut(doc, schema)?
+            .entry("properties")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .with_context(|| format!("{schema}.properties is not an object"))?;
+        properties.entry(field).or_insert(definition);
+    }
+    Ok(())
+}
+
+/// `EmbeddedResource.id` is an integer or a string; `_href` may be absent (FACTS row 6).
+pub fn embedded_resource_ids(doc: &mut Value) -> Result<()> {
+    let embedded = schema_mut(doc, "EmbeddedResource")?;
+    embedded["properties"]["id"] = json!({
+        "description": "ID of the resource: an integer, or a string for some resources (roles, GUIDs)",
+        "oneOf": [{"type": "integer", "format": "int64"}, {"type": "string"}],
+    });
+    embedded.remove("required");
+    Ok(())
+}
+
+/// `Account.user_relationships` is `[]` when empty (FACTS row 13).
+pub fn user_relationships(doc: &mut Value) -> Result<()> {
+    let account = schema_mut(doc, "Account")?;
+    let field = account
+        .get_mut("properties")
+        .and_then(|p| p.get_mut("user_relationships"))
+        .context("Account has no user_relationships")?;
+    let description = field.get("description").cloned().unwrap_or(Value::Null);
+    *field = json!({
+        "description": description,
+        "oneOf": [
+            {"type": "object", "additionalProperties": {}},
+            {"type": "array", "items": {}, "maxItems": 0},
+        ],
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Value {
+        let ok = |schema: &str| json!({"responses": {"200": {"content": {"*/*": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}}});
+        json!({
+            "paths": {
+                "/v2/tasks/{id}.json": {"get": ok("Step")},
+                "/v2/notes/{id}.json": {"put": ok("Person")},
+                "/v2/activity_histories": {"get": ok("ActivityHistory")},
+            },
+            "components": {"schemas": {
+                "Person": {"properties": {}}, "Account": {"properties": {"user_relationships": {"type": "object", "description": "d"}}},
+                "Task": {"properties": {}},
+                "EmbeddedResource": {"properties": {"id": {"type": "integer"}, "_href": {"type": "string"}}},
+            }},
+        })
+    }
+
+    #[test]
+    fn wrong_schemas_are_replaced() {
+        let mut d = doc();
+        wrong_response_schemas(&mut d).unwrap();
+        let schema = |p: &str, m: &str| {
+            d["paths"][p][m]["responses"]["200"]["content"]["*/*"]["schema"].clone()
+        };
+        assert_eq!(
+            schema("/v2/tasks/{id}.json", "get")["$ref"],
+            "#/components/schemas/Task"
+        );
+        assert_eq!(
+            schema("/v2/notes/{id}.json", "put")["$ref"],
+            "#/components/schemas/Note"
+        );
+        assert_eq!(schema("/v2/activity_histories", "get")["type"], "array");
+    }
+
+    #[test]
+    fn missing_fields_are_added_and_kept_if_present() {
+        let mut d = doc();
+        d["components"]["schemas"]["Task"]["properties"]["score"] = json!({"type": "number"});
+        missing_fields(&mut d).unwrap();
+        assert_eq!(
+            d["components"]["schemas"]["Person"]["properties"]["account_crm_id"]["type"],
+            "string"
+        );
+        assert_eq!(
+            d["components"]["schemas"]["Task"]["properties"]["score"]["type"],
+            "number"
+        );
+    }
+
+    #[test]
+    fn embedded_id_is_integer_or_string() {
+        let mut d = doc();
+        embedded_resource_ids(&mut d).unwrap();
+        let id = &d["components"]["schemas"]["EmbeddedResource"]["properties"]["id"];
+        assert_eq!(id["oneOf"][0]["type"], "integer");
+        assert_eq!(id["oneOf"][1]["type"], "string");
+    }
+
+    #[test]
+    fn user_relationships_takes_an_empty_array() {
+        let mut d = doc();
+        user_relationships(&mut d).unwrap();
+        let f = &d["components"]["schemas"]["Account"]["properties"]["user_relationships"];
+        assert_eq!(f["oneOf"][1]["type"], "array");
+        assert_eq!(f["description"], "d");
+    }
+}
