@@ -78,3 +78,24 @@ fn bearer_of(request: &Request) -> Option<Secret> {
     let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").map(Secret::new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_header_is_marked_sensitive() {
+        let mut request = Request::new(
+            reqwest::Method::GET,
+            "http://127.0.0.1/v2/me.json".parse().unwrap(),
+        );
+        set_bearer(&mut request, &Secret::new("ak_secret")).unwrap();
+        let value = &request.headers()[AUTHORIZATION];
+        assert!(value.is_sensitive());
+        assert!(
+            !format!("{value:?}").contains("ak_secret"),
+            "reqwest hides sensitive headers in Debug"
+        );
+        assert_eq!(bearer_of(&request).unwrap().expose(), "ak_secret");
+    }
+}

@@ -186,3 +186,49 @@ mod tests {
         assert_eq!(f["description"], "d");
     }
 }
+
+/// Path ids that can be GUIDs (FACTS row 6) and so stay strings.
+const STRING_PATH_IDS: &[&str] = &["/v2/users/{id}.json", "/v2/team_templates/{id}.json"];
+
+/// The published document types most `{id}` path parameters as strings; they are the integer
+/// ids of the resources (users and team templates excepted: their ids can be GUIDs).
+pub fn integer_path_ids(doc: &mut Value) -> Result<()> {
+    super::doc::for_each_operation(doc, |path, _, op| {
+        if STRING_PATH_IDS.contains(&path) {
+            return Ok(());
+        }
+        let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+            return Ok(());
+        };
+        for parameter in parameters.iter_mut().filter(|p| p["in"] == "path") {
+            if parameter["schema"]["type"] == "string" {
+                parameter["schema"] = json!({"type": "integer", "format": "int64"});
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod path_id_tests {
+    use super::*;
+
+    #[test]
+    fn string_path_ids_become_integers_except_guid_resources() {
+        let id =
+            json!([{"in": "path", "name": "id", "required": true, "schema": {"type": "string"}}]);
+        let mut doc = json!({"paths": {
+            "/v2/people/{id}.json": {"get": {"parameters": id.clone()}},
+            "/v2/users/{id}.json": {"get": {"parameters": id}},
+        }});
+        integer_path_ids(&mut doc).unwrap();
+        assert_eq!(
+            doc["paths"]["/v2/people/{id}.json"]["get"]["parameters"][0]["schema"]["type"],
+            "integer"
+        );
+        assert_eq!(
+            doc["paths"]["/v2/users/{id}.json"]["get"]["parameters"][0]["schema"]["type"],
+            "string"
+        );
+    }
+}

@@ -38,6 +38,11 @@ pub const STEPS: &[Step] = &[
         run: fixes::wrong_response_schemas,
     },
     Step {
+        name: "integer_path_ids",
+        why: "`{id}` path parameters are the resources' integer ids (users and team templates excepted: GUIDs)",
+        run: fixes::integer_path_ids,
+    },
+    Step {
         name: "add_missing_fields",
         why: "fields seen in real responses but missing from the spec",
         run: fixes::missing_fields,
@@ -104,7 +109,7 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         name: "new_people_filter",
-        why: "list_people's `new` filter clashes with the generated builder's `new`; kept as the object parameter `new_filter` that serializes as `new=<bool>`",
+        why: "list_people's `new` filter clashes with the generated builder's `new`; kept as the map parameter `new_filter` (a map with the key `new`) that serializes as `new=<bool>`",
         run: query::new_people_filter,
     },
     Step {
