@@ -1,0 +1,206 @@
+//! The accounts service: `/oauth/authorize` and `/oauth/token` as FACTS.md describes them.
+
+use crate::errors::ApiError;
+use crate::params::Params;
+use crate::store::{AccessToken, AuthCode, RefreshToken, Store, USER_ID};
+use axum::http::StatusCode;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+pub const SCOPE: &str = "people:read people:write accounts:read accounts:write cadences:read cadence_memberships:read cadence_memberships:write users:read";
+
+/// A random token: 64 hex digits.
+pub fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `GET /oauth/authorize`: the URL to redirect the browser to. Errors that make the redirect
+/// URI untrustworthy are answered here (400), as a real authorization server does.
+pub fn authorize(
+    store: &mut Store,
+    params: &Params,
+    now: DateTime<Utc>,
+) -> Result<String, ApiError> {
+    let client_id = params.get("client_id").unwrap_or_default();
+    if client_id != store.config.client_id {
+        return Err(ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client_id",
+        ));
+    }
+    let redirect_uri = params.get("redirect_uri").unwrap_or_default();
+    if !store.config.accepts_redirect_uri(redirect_uri) {
+        return Err(ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "The redirect uri included is not valid for this application",
+        ));
+    }
+    let mut target = url::Url::parse(redirect_uri).map_err(|_| {
+        ApiError::oauth(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "Not a URL")
+    })?;
+    {
+        let mut query = target.query_pairs_mut();
+        if params.get("response_type") != Some("code") {
+            query.append_pair("error", "unsupported_response_type");
+            query.append_pair("error_description", "response_type must be code");
+        } else if !store.config.approve {
+            query.append_pair("error", "access_denied");
+            query.append_pair("error_description", "The resource owner denied the request");
+        } else {
+            let code = random_token();
+            let scope = store.granted_scope.clone();
+            store.codes.insert(
+                code.clone(),
+                AuthCode {
+                    client_id: client_id.to_string(),
+                    redirect_uri: redirect_uri.to_string(),
+                    scope: scope.clone(),
+                    expires_at: now + Duration::minutes(10),
+                    used: false,
+                    code_challenge: params.get("code_challenge").map(str::to_string),
+                },
+            );
+            query.append_pair("code", &code);
+            query.append_pair("context", &format!("team_{}", crate::store::TEAM_ID));
+            query.append_pair("scope", &scope);
+        }
+        if let Some(state) = params.get("state") {
+            query.append_pair("state", state);
+        }
+    }
+    Ok(target.into())
+}
+
+fn invalid_grant(description: &str) -> ApiError {
+    ApiError::oauth(StatusCode::BAD_REQUEST, "invalid_grant", description)
+}
+
+/// `POST /oauth/token` with the client credentials in the body.
+pub fn token(
+    store: &mut Store,
+    body: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
+    if field("client_id") != store.config.client_id
+        || field("client_secret") != store.config.client_secret
+    {
+        return Err(ApiError::oauth(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed: send client_id and client_secret in the body",
+        ));
+    }
+    match field("grant_type") {
+        "authorization_code" => {
+            let code = store
+                .codes
+                .get_mut(field("code"))
+                .ok_or_else(|| invalid_grant("Unknown authorization code"))?;
+            if code.used || code.expires_at <= now {
+                return Err(invalid_grant(
+                    "The authorization code was already used or has expired",
+                ));
+            }
+            code.used = true;
+            if code.client_id != field("client_id") || code.redirect_uri != field("redirect_uri") {
+                return Err(invalid_grant(
+                    "redirect_uri does not match the authorization request",
+                ));
+            }
+            if let Some(challenge) = &code.code_challenge {
+                let digest = Sha256::digest(field("code_verifier").as_bytes());
+                let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+                if &expected != challenge {
+                    return Err(invalid_grant("PKCE verification failed"));
+                }
+            }
+            let scope = code.scope.clone();
+            store.next_family += 1;
+            let family = store.next_family;
+            Ok(issue(store, USER_ID, &scope, Some(family), now))
+        }
+        "refresh_token" => {
+            let presented = field("refresh_token");
+            let grant = store
+                .refresh_tokens
+                .get(presented)
+                .ok_or_else(|| invalid_grant("Unknown refresh token"))?;
+            if grant.revoked {
+                return Err(invalid_grant(
+                    "The refresh token was revoked (refresh tokens rotate: use the newest one)",
+                ));
+            }
+            let (family, user_id, scope) = (grant.family, grant.user_id, grant.scope.clone());
+            for earlier in store
+                .refresh_tokens
+                .values_mut()
+                .filter(|r| r.family == family)
+            {
+                earlier.revoked = true;
+            }
+            Ok(issue(store, user_id, &scope, Some(family), now))
+        }
+        "client_credentials" => {
+            let scope = store.granted_scope.clone();
+            Ok(issue(store, USER_ID, &scope, None, now))
+        }
+        "" => Err(ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type is missing",
+        )),
+        _ => Err(ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Unsupported grant_type",
+        )),
+    }
+}
+
+/// A new access token, and a refresh token in `family` when there is one.
+fn issue(
+    store: &mut Store,
+    user_id: i64,
+    scope: &str,
+    family: Option<u64>,
+    now: DateTime<Utc>,
+) -> Value {
+    let ttl = store.config.token_ttl_seconds;
+    let access = random_token();
+    store.access_tokens.insert(
+        access.clone(),
+        AccessToken {
+            user_id,
+            expires_at: now + Duration::seconds(ttl),
+            revoked: false,
+            scope: scope.to_string(),
+        },
+    );
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": ttl,
+        "scope": scope,
+        "created_at": now.timestamp(),
+    });
+    if let Some(family) = family {
+        let refresh = random_token();
+        store.refresh_tokens.insert(
+            refresh.clone(),
+            RefreshToken {
+                family,
+                user_id,
+                scope: scope.to_string(),
+                revoked: false,
+            },
+        );
+        body["refresh_token"] = json!(refresh);
+    }
+    body
+}

@@ -1,0 +1,515 @@
+//! The stateful part of the v2 API: me, team, users, people, accounts, cadences and cadence
+//! memberships, with the rules of FACTS.md. Every other declared route is answered by
+//! `spec_routes` from the spec.
+
+use crate::errors::ApiError;
+use crate::listing::ListRequest;
+use crate::params::{Params, int_field, str_field};
+use crate::store::{Record, Store, account_fields, person_fields};
+use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+/// One API call, parsed.
+#[derive(Debug)]
+pub struct Call<'a> {
+    pub method: &'a Method,
+    /// The path after `/v2/`, without `.json`, split on `/`.
+    pub segments: Vec<&'a str>,
+    pub params: &'a Params,
+    pub body: &'a Map<String, Value>,
+    pub user_id: i64,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Reply {
+    Json(StatusCode, Value),
+    NoContent,
+}
+
+fn ok(value: Value) -> Result<Reply, ApiError> {
+    Ok(Reply::Json(StatusCode::OK, value))
+}
+
+fn one(record: &Record) -> Result<Reply, ApiError> {
+    ok(json!({"data": record.render()}))
+}
+
+const PERSON_WRITABLE: &[&str] = &[
+    "email_address",
+    "secondary_email_address",
+    "personal_email_address",
+    "first_name",
+    "last_name",
+    "phone",
+    "phone_extension",
+    "mobile_phone",
+    "home_phone",
+    "linkedin_url",
+    "title",
+    "city",
+    "state",
+    "country",
+    "work_city",
+    "work_state",
+    "work_country",
+    "crm_id",
+    "owner_crm_id",
+    "person_company_name",
+    "person_company_website",
+    "person_company_industry",
+    "do_not_contact",
+    "locale",
+    "personal_website",
+    "twitter_handle",
+    "tags",
+    "contact_restrictions",
+    "custom_fields",
+    "job_seniority",
+    "eu_resident",
+];
+
+const ACCOUNT_WRITABLE: &[&str] = &[
+    "name",
+    "domain",
+    "conversational_name",
+    "description",
+    "phone",
+    "website",
+    "linkedin_url",
+    "twitter_handle",
+    "street",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+    "locale",
+    "industry",
+    "company_type",
+    "founded",
+    "revenue_range",
+    "size",
+    "crm_id",
+    "crm_object_type",
+    "owner_crm_id",
+    "do_not_contact",
+    "custom_fields",
+    "tags",
+];
+
+/// Handles the call if it belongs to a stateful resource; `None` leaves it to the spec routes.
+pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> {
+    let id = |s: &str| s.parse::<i64>().map_err(|_| ApiError::not_found());
+    let m = call.method;
+    let result = match call.segments.as_slice() {
+        ["me"] if m == Method::GET => store
+            .users
+            .rows
+            .get(&call.user_id)
+            .ok_or_else(ApiError::not_found)
+            .and_then(one),
+        ["team"] if m == Method::GET => ok(json!({"data": store.team})),
+        ["users"] if m == Method::GET => list_users(store, call),
+        ["users", u] if m == Method::GET => id(u)
+            .and_then(|u| store.users.rows.get(&u).ok_or_else(ApiError::not_found))
+            .and_then(one),
+        ["people"] if m == Method::GET => list_people(store, call),
+        ["people"] if m == Method::POST => create_person(store, call),
+        ["people", p] if m == Method::GET => id(p).and_then(|p| get(&store.people, p)),
+        ["people", p] if m == Method::PUT => id(p).and_then(|p| update_person(store, call, p)),
+        ["people", p] if m == Method::DELETE => id(p).and_then(|p| delete_person(store, p)),
+        ["accounts"] if m == Method::GET => list_accounts(store, call),
+        ["accounts"] if m == Method::POST => create_account(store, call),
+        ["accounts", a] if m == Method::GET => id(a).and_then(|a| get(&store.accounts, a)),
+        ["accounts", a] if m == Method::PUT => id(a).and_then(|a| update_account(store, call, a)),
+        ["accounts", a] if m == Method::DELETE => id(a).and_then(|a| delete_account(store, a)),
+        ["cadences"] if m == Method::GET => list_cadences(store, call),
+        ["cadences", c] if m == Method::GET => id(c).and_then(|c| get(&store.cadences, c)),
+        ["cadence_memberships"] if m == Method::GET => list_memberships(store, call),
+        ["cadence_memberships"] if m == Method::POST => create_membership(store, call),
+        ["cadence_memberships", c] if m == Method::GET => {
+            id(c).and_then(|c| get(&store.memberships, c))
+        }
+        ["cadence_memberships", c] if m == Method::DELETE => id(c).and_then(|c| {
+            store
+                .memberships
+                .rows
+                .remove(&c)
+                .map(|_| Reply::NoContent)
+                .ok_or_else(ApiError::not_found)
+        }),
+        _ => return None,
+    };
+    Some(result)
+}
+
+fn get(table: &crate::store::Table, id: i64) -> Result<Reply, ApiError> {
+    table
+        .rows
+        .get(&id)
+        .ok_or_else(ApiError::not_found)
+        .and_then(one)
+}
+
+fn list_users(store: &Store, call: &Call) -> Result<Reply, ApiError> {
+    let list = ListRequest::parse(call.params, &["name", "email"])?;
+    let mut body = list.respond(store.users.rows.values(), |_| true);
+    if !call.params.has("page") {
+        // FACTS: /v2/users has no paging without a `page` parameter.
+        if let Some(metadata) = body["metadata"].as_object_mut() {
+            metadata.remove("paging");
+        }
+    }
+    ok(body)
+}
+
+// ---- people ----
+
+fn list_people(store: &Store, call: &Call) -> Result<Reply, ApiError> {
+    let list = ListRequest::parse(
+        call.params,
+        &[
+            "last_contacted_at",
+            "email_address",
+            "first_name",
+            "last_name",
+        ],
+    )?;
+    let emails: Option<Vec<String>> = call
+        .params
+        .list("email_addresses")
+        .map(|v| v.iter().map(|e| e.to_lowercase()).collect());
+    let accounts = call.params.ids("account_id")?;
+    let cadence_people: Option<Vec<i64>> = call.params.ids("cadence_id")?.map(|cadences| {
+        store
+            .memberships
+            .rows
+            .values()
+            .filter(|m| embedded_id(&m.fields, "cadence").is_some_and(|c| cadences.contains(&c)))
+            .filter_map(|m| embedded_id(&m.fields, "person"))
+            .collect()
+    });
+    let body = list.respond(store.people.rows.values(), |person| {
+        emails.as_ref().is_none_or(|emails| {
+            person
+                .str_field("email_address")
+                .is_some_and(|e| emails.contains(&e.to_lowercase()))
+        }) && accounts.as_ref().is_none_or(|ids| {
+            embedded_id(&person.fields, "account").is_some_and(|a| ids.contains(&a))
+        }) && cadence_people
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&person.id))
+    });
+    ok(body)
+}
+
+fn embedded_id(fields: &Map<String, Value>, name: &str) -> Option<i64> {
+    fields.get(name)?.get("id")?.as_i64()
+}
+
+fn email_taken(store: &Store, email: &str, except: Option<i64>) -> bool {
+    let email = email.to_lowercase();
+    store.people.rows.values().any(|p| {
+        Some(p.id) != except
+            && p.str_field("email_address")
+                .is_some_and(|e| e.to_lowercase() == email)
+    })
+}
+
+/// Copies the writable fields of `body` into `fields`, checking their JSON types loosely.
+fn copy_writable(
+    fields: &mut Map<String, Value>,
+    body: &Map<String, Value>,
+    writable: &[&str],
+) -> Result<(), ApiError> {
+    for &name in writable {
+        let Some(value) = body.get(name) else {
+            continue;
+        };
+        let value = match name {
+            "tags" | "contact_restrictions" => match value {
+                Value::Array(_) | Value::Null => value.clone(),
+                Value::String(s) => json!(
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                ),
+                _ => return Err(ApiError::invalid(name, "must be a list")),
+            },
+            "custom_fields" => match value {
+                Value::Object(_) | Value::Null => value.clone(),
+                _ => return Err(ApiError::invalid(name, "must be an object")),
+            },
+            "do_not_contact" | "eu_resident" => match value {
+                Value::Bool(_) | Value::Null => value.clone(),
+                Value::String(s) => json!(s == "true" || s == "1"),
+                _ => return Err(ApiError::invalid(name, "must be true or false")),
+            },
+            _ => match str_field(body, name)? {
+                Some(s) => json!(s),
+                None => Value::Null,
+            },
+        };
+        fields.insert(name.to_string(), value);
+    }
+    Ok(())
+}
+
+/// `account_id` in a person body: the embedded account, `null` to unlink, 422 if unknown.
+fn account_ref(store: &Store, body: &Map<String, Value>) -> Result<Option<Value>, ApiError> {
+    if !body.contains_key("account_id") {
+        return Ok(None);
+    }
+    match int_field(body, "account_id")? {
+        None => Ok(Some(Value::Null)),
+        Some(id) if store.accounts.rows.contains_key(&id) => Ok(Some(store.accounts.embedded(
+            &store.base_url,
+            "accounts",
+            id,
+        ))),
+        Some(_) => Err(ApiError::invalid("account", "must exist")),
+    }
+}
+
+fn refresh_display_name(fields: &mut Map<String, Value>) {
+    let part = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let name = format!("{} {}", part("first_name"), part("last_name"))
+        .trim()
+        .to_string();
+    fields.insert("display_name".into(), json!(name));
+}
+
+fn create_person(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    let email = str_field(call.body, "email_address")?.filter(|e| !e.trim().is_empty());
+    let phone = str_field(call.body, "phone")?.filter(|p| !p.trim().is_empty());
+    let last_name = str_field(call.body, "last_name")?.filter(|l| !l.trim().is_empty());
+    match (&email, &phone, &last_name) {
+        (Some(email), _, _) if !email.contains('@') => {
+            return Err(ApiError::invalid("email_address", "is invalid"));
+        }
+        (Some(email), _, _) if email_taken(store, email, None) => {
+            return Err(ApiError::invalid("email_address", "is already taken"));
+        }
+        (Some(_), _, _) | (None, Some(_), Some(_)) => {}
+        _ => {
+            return Err(ApiError::invalid(
+                "email_address",
+                "can't be blank (or give phone and last_name)",
+            ));
+        }
+    }
+    let owner = store.user_embedded(call.user_id);
+    let mut fields = person_fields("", "", "", Value::Null, &owner);
+    for name in ["first_name", "last_name", "email_address"] {
+        fields.insert(name.into(), Value::Null);
+    }
+    copy_writable(&mut fields, call.body, PERSON_WRITABLE)?;
+    if let Some(account) = account_ref(store, call.body)? {
+        fields.insert("account".into(), account);
+    }
+    refresh_display_name(&mut fields);
+    let record = store.people.insert(call.now, fields);
+    Ok(Reply::Json(
+        StatusCode::OK,
+        json!({"data": record.render()}),
+    ))
+}
+
+fn update_person(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiError> {
+    if !store.people.rows.contains_key(&id) {
+        return Err(ApiError::not_found());
+    }
+    if let Some(email) = str_field(call.body, "email_address")?
+        && email_taken(store, &email, Some(id))
+    {
+        return Err(ApiError::invalid("email_address", "is already taken"));
+    }
+    let account = account_ref(store, call.body)?;
+    let person = store
+        .people
+        .rows
+        .get_mut(&id)
+        .ok_or_else(ApiError::not_found)?;
+    copy_writable(&mut person.fields, call.body, PERSON_WRITABLE)?;
+    if let Some(account) = account {
+        person.fields.insert("account".into(), account);
+    }
+    refresh_display_name(&mut person.fields);
+    person.updated_at = call.now;
+    one(person)
+}
+
+fn delete_person(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
+    store
+        .people
+        .rows
+        .remove(&id)
+        .ok_or_else(ApiError::not_found)?;
+    store
+        .memberships
+        .rows
+        .retain(|_, m| embedded_id(&m.fields, "person") != Some(id));
+    Ok(Reply::NoContent)
+}
+
+// ---- accounts ----
+
+fn domain_taken(store: &Store, domain: &str, except: Option<i64>) -> bool {
+    let domain = domain.to_lowercase();
+    store.accounts.rows.values().any(|a| {
+        Some(a.id) != except
+            && a.str_field("domain")
+                .is_some_and(|d| d.to_lowercase() == domain)
+    })
+}
+
+fn list_accounts(store: &Store, call: &Call) -> Result<Reply, ApiError> {
+    let list = ListRequest::parse(call.params, &["name", "domain", "last_contacted_at"])?;
+    let domains: Option<Vec<String>> = call
+        .params
+        .list("domain")
+        .map(|v| v.iter().map(|d| d.to_lowercase()).collect());
+    let body = list.respond(store.accounts.rows.values(), |account| {
+        domains.as_ref().is_none_or(|domains| {
+            account
+                .str_field("domain")
+                .is_some_and(|d| domains.contains(&d.to_lowercase()))
+        })
+    });
+    ok(body)
+}
+
+fn create_account(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    let name = str_field(call.body, "name")?.filter(|n| !n.trim().is_empty());
+    let domain = str_field(call.body, "domain")?.filter(|d| !d.trim().is_empty());
+    let (Some(name), Some(domain)) = (name, domain) else {
+        let missing = if call.body.get("name").is_none() {
+            "name"
+        } else {
+            "domain"
+        };
+        return Err(ApiError::invalid(missing, "can't be blank"));
+    };
+    if domain_taken(store, &domain, None) {
+        return Err(ApiError::invalid("domain", "has already been taken"));
+    }
+    let owner = store.user_embedded(call.user_id);
+    let mut fields = account_fields(&name, &domain, &owner);
+    copy_writable(&mut fields, call.body, ACCOUNT_WRITABLE)?;
+    let record = store.accounts.insert(call.now, fields);
+    one(record)
+}
+
+fn update_account(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiError> {
+    if !store.accounts.rows.contains_key(&id) {
+        return Err(ApiError::not_found());
+    }
+    if let Some(domain) = str_field(call.body, "domain")?
+        && domain_taken(store, &domain, Some(id))
+    {
+        return Err(ApiError::invalid("domain", "has already been taken"));
+    }
+    let account = store
+        .accounts
+        .rows
+        .get_mut(&id)
+        .ok_or_else(ApiError::not_found)?;
+    copy_writable(&mut account.fields, call.body, ACCOUNT_WRITABLE)?;
+    account.updated_at = call.now;
+    one(account)
+}
+
+fn delete_account(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
+    store
+        .accounts
+        .rows
+        .remove(&id)
+        .ok_or_else(ApiError::not_found)?;
+    for person in store.people.rows.values_mut() {
+        if embedded_id(&person.fields, "account") == Some(id) {
+            person.fields.insert("account".into(), Value::Null);
+        }
+    }
+    Ok(Reply::NoContent)
+}
+
+// ---- cadences and memberships ----
+
+fn list_cadences(store: &Store, call: &Call) -> Result<Reply, ApiError> {
+    let list = ListRequest::parse(call.params, &["name"])?;
+    let team = call.params.get("team_cadence").map(|t| t == "true");
+    let body = list.respond(store.cadences.rows.values(), |cadence| {
+        team.is_none_or(|team| cadence.fields.get("team_cadence") == Some(&json!(team)))
+    });
+    ok(body)
+}
+
+fn list_memberships(store: &Store, call: &Call) -> Result<Reply, ApiError> {
+    let list = ListRequest::parse(call.params, &[])?;
+    let people = call.params.ids("person_id")?;
+    let cadences = call.params.ids("cadence_id")?;
+    let on_cadence = call.params.get("currently_on_cadence").map(|v| v == "true");
+    let body = list.respond(store.memberships.rows.values(), |m| {
+        people
+            .as_ref()
+            .is_none_or(|ids| embedded_id(&m.fields, "person").is_some_and(|p| ids.contains(&p)))
+            && cadences.as_ref().is_none_or(|ids| {
+                embedded_id(&m.fields, "cadence").is_some_and(|c| ids.contains(&c))
+            })
+            && on_cadence.is_none_or(|on| m.fields.get("currently_on_cadence") == Some(&json!(on)))
+    });
+    ok(body)
+}
+
+fn create_membership(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    let person = int_field(call.body, "person_id")?
+        .ok_or_else(|| ApiError::invalid("person_id", "can't be blank"))?;
+    let cadence = int_field(call.body, "cadence_id")?
+        .ok_or_else(|| ApiError::invalid("cadence_id", "can't be blank"))?;
+    let user = int_field(call.body, "user_id")?.unwrap_or(call.user_id);
+    if !store.people.rows.contains_key(&person) || !store.cadences.rows.contains_key(&cadence) {
+        return Err(ApiError::not_found());
+    }
+    if !store.users.rows.contains_key(&user) {
+        return Err(ApiError::invalid("user_id", "is not a user on this team"));
+    }
+    let already = store.memberships.rows.values().any(|m| {
+        embedded_id(&m.fields, "person") == Some(person)
+            && embedded_id(&m.fields, "cadence") == Some(cadence)
+            && m.fields.get("currently_on_cadence") == Some(&json!(true))
+    });
+    if already {
+        return Err(ApiError::invalid("person_id", "is already on this cadence"));
+    }
+    let base = store.base_url.clone();
+    let fields = json!({
+        "added_at": crate::store::timestamp(call.now),
+        "person_deleted": false,
+        "currently_on_cadence": true,
+        "current_state": "staged",
+        "cadence": store.cadences.embedded(&base, "cadences", cadence),
+        "person": store.people.embedded(&base, "people", person),
+        "user": store.user_embedded(user),
+        "latest_action": null,
+        "counts": {"views": 0, "clicks": 0, "replies": 0, "calls": 0, "sent_emails": 0, "bounces": 0},
+    });
+    let fields = fields.as_object().cloned().expect("object");
+    let cadence_ref = store.cadences.embedded(&base, "cadences", cadence);
+    if let Some(p) = store.people.rows.get_mut(&person) {
+        p.fields
+            .insert("most_recent_cadence".into(), cadence_ref.clone());
+        if let Some(Value::Array(cadences)) = p.fields.get_mut("cadences") {
+            cadences.push(cadence_ref);
+        }
+    }
+    let record = store.memberships.insert(call.now, fields);
+    one(record)
+}

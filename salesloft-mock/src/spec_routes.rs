@@ -1,0 +1,241 @@
+//! Every operation of the normalized spec that `resources` does not keep state for is still
+//! routed: it checks the required parameters (422 when one is missing) and answers an
+//! enveloped body shaped by the spec's schema, so no declared route ever gets a 404.
+
+use crate::errors::ApiError;
+use crate::listing::ListRequest;
+use crate::params::Params;
+use crate::resources::Reply;
+use axum::http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub struct SpecRoute {
+    pub method: Method,
+    pub operation_id: String,
+    /// Path segments after `/v2/`, `.json` stripped; `{name}` for a parameter.
+    segments: Vec<String>,
+    required_query: Vec<String>,
+    required_body: Vec<String>,
+    status: StatusCode,
+    /// The single resource (or one list item) this route answers with, if it answers a body.
+    example: Option<Value>,
+    is_list: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct SpecRoutes {
+    pub routes: Vec<SpecRoute>,
+}
+
+/// Path segments after `/v2/`, with `.json` stripped.
+pub fn segments(path: &str) -> Option<Vec<&str>> {
+    let rest = path.strip_prefix("/v2/")?;
+    let rest = rest.strip_suffix(".json").unwrap_or(rest);
+    Some(rest.split('/').filter(|s| !s.is_empty()).collect())
+}
+
+impl SpecRoutes {
+    /// Reads every operation of the spec. The spec is the one this crate ships, so a malformed
+    /// one is a build mistake; it yields no routes rather than a panic.
+    pub fn from_spec(spec: &str) -> Self {
+        let Ok(doc) = serde_json::from_str::<Value>(spec) else {
+            return Self::default();
+        };
+        let mut routes = Vec::new();
+        let Some(paths) = doc["paths"].as_object() else {
+            return Self::default();
+        };
+        for (path, item) in paths {
+            let Some(segments) = segments(path) else {
+                continue;
+            };
+            let segments: Vec<String> = segments.into_iter().map(str::to_string).collect();
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                routes.push(route_for(&doc, method, segments.clone(), op));
+            }
+        }
+        Self { routes }
+    }
+
+    /// The declared operation for `method` and `path` segments.
+    pub fn find(&self, method: &Method, path: &[&str]) -> Option<&SpecRoute> {
+        self.routes.iter().find(|r| {
+            r.method == method
+                && r.segments.len() == path.len()
+                && r.segments
+                    .iter()
+                    .zip(path)
+                    .all(|(t, p)| t.starts_with('{') || t == p)
+        })
+    }
+
+    /// Whether any operation is declared at this path (with another method, say).
+    pub fn knows_path(&self, path: &[&str]) -> bool {
+        self.routes.iter().any(|r| {
+            r.segments.len() == path.len()
+                && r.segments
+                    .iter()
+                    .zip(path)
+                    .all(|(t, p)| t.starts_with('{') || t == p)
+        })
+    }
+}
+
+impl SpecRoute {
+    pub fn answer(&self, params: &Params, body: &Map<String, Value>) -> Result<Reply, ApiError> {
+        for name in &self.required_query {
+            if !params.has(name) {
+                return Err(ApiError::invalid(name, "can't be blank"));
+            }
+        }
+        for name in &self.required_body {
+            if body.get(name).is_none_or(Value::is_null) {
+                return Err(ApiError::invalid(name, "can't be blank"));
+            }
+        }
+        let Some(example) = &self.example else {
+            return Ok(Reply::NoContent);
+        };
+        if self.is_list {
+            let list = ListRequest::parse(params, &[])?;
+            let data = if list.page == 1 {
+                vec![example.clone()]
+            } else {
+                Vec::new()
+            };
+            return Ok(Reply::Json(self.status, list.envelope(data, 1)));
+        }
+        Ok(Reply::Json(self.status, json!({"data": example})))
+    }
+}
+
+fn route_for(doc: &Value, method: Method, segments: Vec<String>, op: &Value) -> SpecRoute {
+    let required_query = op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    let body_schema = resolve(
+        doc,
+        &op["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let required_body = body_schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    let (status, response) = op["responses"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .find(|(code, _)| code.starts_with('2'))
+        .map(|(code, r)| (code.parse().unwrap_or(200), r.clone()))
+        .unwrap_or((200, Value::Null));
+    let envelope = resolve(doc, &response["content"]["application/json"]["schema"]);
+    let data = resolve(doc, &envelope["properties"]["data"]);
+    let is_list = data["type"] == "array";
+    let item = if is_list {
+        resolve(doc, &data["items"])
+    } else {
+        data
+    };
+    let example = (!item.is_null()).then(|| example_of(doc, item, 0));
+    SpecRoute {
+        method,
+        operation_id: op["operationId"].as_str().unwrap_or_default().to_string(),
+        segments,
+        required_query,
+        required_body,
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        example,
+        is_list,
+    }
+}
+
+/// Follows `$ref` and single-element `allOf`.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    let mut schema = schema;
+    for _ in 0..8 {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let pointer = reference.trim_start_matches('#');
+            schema = doc.pointer(pointer).unwrap_or(&Value::Null);
+        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
+            schema = only;
+        } else {
+            break;
+        }
+    }
+    schema
+}
+
+/// A value shaped by `schema`: its example where it has one, else a plain value of its type.
+fn example_of(doc: &Value, schema: &Value, depth: usize) -> Value {
+    let schema = resolve(doc, schema);
+    if let Some(example) = schema.get("example") {
+        return example.clone();
+    }
+    if depth > 4 {
+        return Value::Null;
+    }
+    if let Some(first) = schema["oneOf"].as_array().and_then(|v| v.first()) {
+        return example_of(doc, first, depth + 1);
+    }
+    let kind = schema["type"]
+        .as_str()
+        .or(schema.get("properties").map(|_| "object"));
+    match kind {
+        Some("object") => {
+            let properties = schema["properties"].as_object();
+            let fields = properties
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), example_of(doc, v, depth + 1)));
+            Value::Object(fields.collect())
+        }
+        Some("array") => json!([example_of(doc, &schema["items"], depth + 1)]),
+        Some("string") if schema["format"] == "date-time" => {
+            json!("2024-01-02T03:04:05.123456-05:00")
+        }
+        Some("string") if schema["format"] == "date" => json!("2024-01-02"),
+        Some("string") => json!("string"),
+        Some("integer") => json!(1),
+        Some("number") => json!(1.0),
+        Some("boolean") => json!(false),
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_operation_is_routed() {
+        let routes = SpecRoutes::from_spec(salesloft_openapi::SPEC);
+        assert_eq!(routes.routes.len(), 118);
+        let steps = routes.find(&Method::GET, &["steps", "5"]).unwrap();
+        assert_eq!(steps.operation_id, "get_step");
+        let Reply::Json(status, body) = steps.answer(&Params::default(), &Map::new()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["data"].is_object());
+    }
+
+    #[test]
+    fn missing_required_parameters_get_422() {
+        let routes = SpecRoutes::from_spec(salesloft_openapi::SPEC);
+        let notes = routes.find(&Method::POST, &["notes"]).unwrap();
+        let err = notes.answer(&Params::default(), &Map::new()).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.body["errors"].is_object());
+    }
+}

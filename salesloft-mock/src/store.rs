@@ -1,0 +1,299 @@
+//! All the sandbox's state, behind one lock: records, OAuth grants, rate-limit budgets,
+//! pending faults and the request log.
+
+use crate::config::Config;
+use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// The seeded team's local offset: SalesLoft renders timestamps in the team's time zone.
+pub const TEAM_OFFSET_SECONDS: i32 = -5 * 3600;
+pub const TEAM_ID: i64 = 1;
+pub const USER_ID: i64 = 1;
+
+/// A stored resource: its id and timestamps, and every other field as JSON.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub fields: Map<String, Value>,
+}
+
+impl Record {
+    /// The resource as the API shows it.
+    pub fn render(&self) -> Value {
+        let mut out = Map::with_capacity(self.fields.len() + 3);
+        out.insert("id".into(), json!(self.id));
+        out.extend(self.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.insert("created_at".into(), json!(timestamp(self.created_at)));
+        out.insert("updated_at".into(), json!(timestamp(self.updated_at)));
+        Value::Object(out)
+    }
+
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+}
+
+/// Timestamps as SalesLoft sends them: microseconds and the team's offset.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    let offset = FixedOffset::east_opt(TEAM_OFFSET_SECONDS).expect("valid offset");
+    at.with_timezone(&offset)
+        .to_rfc3339_opts(SecondsFormat::Micros, false)
+}
+
+/// One kind of resource, by id.
+#[derive(Debug, Default)]
+pub struct Table {
+    next_id: i64,
+    pub rows: BTreeMap<i64, Record>,
+}
+
+impl Table {
+    pub fn insert(&mut self, now: DateTime<Utc>, fields: Map<String, Value>) -> &Record {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.rows.insert(
+            id,
+            Record {
+                id,
+                created_at: now,
+                updated_at: now,
+                fields,
+            },
+        );
+        &self.rows[&id]
+    }
+
+    /// `_href` + `id`, as other resources embed this one.
+    pub fn embedded(&self, base: &str, path: &str, id: i64) -> Value {
+        json!({"_href": format!("{base}/v2/{path}/{id}"), "id": id})
+    }
+}
+
+#[derive(Debug)]
+pub struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+    pub code_challenge: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct AccessToken {
+    pub user_id: i64,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+    /// Space-separated scopes, like `people:read people:write`.
+    pub scope: String,
+}
+
+#[derive(Debug)]
+pub struct RefreshToken {
+    /// Tokens of one authorization share a family: a refresh revokes every earlier member.
+    pub family: u64,
+    pub user_id: i64,
+    pub scope: String,
+    pub revoked: bool,
+}
+
+/// What a pending fault does to the next API response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fault {
+    /// Answer with this status (500, 502, 503, 429, ...) and the service's body, before doing anything.
+    Status { status: u16 },
+    /// Do the work, then close the connection in the middle of the response body.
+    DropConnection,
+    /// Do the work, then send a JSON body cut short.
+    TruncatedBody,
+    /// Do the work, then send a body that is not JSON.
+    MalformedBody,
+}
+
+/// How a request authenticated, as the request log shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    None,
+    Bearer,
+    ApiKey,
+    Basic,
+    Other,
+}
+
+/// One request, as the request log keeps it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub body: String,
+    pub auth: AuthKind,
+    pub status: u16,
+}
+
+#[derive(Debug)]
+pub struct Store {
+    pub config: Config,
+    pub base_url: String,
+    pub users: Table,
+    pub team: Value,
+    pub people: Table,
+    pub accounts: Table,
+    pub cadences: Table,
+    pub memberships: Table,
+    pub codes: HashMap<String, AuthCode>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub refresh_tokens: HashMap<String, RefreshToken>,
+    pub next_family: u64,
+    /// Cost spent per team in the current minute: (minute number, spent).
+    pub budgets: HashMap<i64, (i64, u32)>,
+    pub faults: VecDeque<Fault>,
+    pub latency: std::time::Duration,
+    pub log: VecDeque<LoggedRequest>,
+    /// The scopes the next authorizations grant (tests narrow it to provoke 403s).
+    pub granted_scope: String,
+}
+
+impl Store {
+    pub fn new(config: Config, base_url: String, now: DateTime<Utc>) -> Self {
+        let mut store = Self {
+            config,
+            base_url,
+            users: Table::default(),
+            team: Value::Null,
+            people: Table::default(),
+            accounts: Table::default(),
+            cadences: Table::default(),
+            memberships: Table::default(),
+            codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            next_family: 0,
+            budgets: HashMap::new(),
+            faults: VecDeque::new(),
+            latency: std::time::Duration::ZERO,
+            log: VecDeque::new(),
+            granted_scope: crate::oauth::SCOPE.to_string(),
+        };
+        store.seed(now);
+        store
+    }
+
+    /// The authorizing user, a team, three cadences (one a team cadence), accounts and people.
+    fn seed(&mut self, now: DateTime<Utc>) {
+        let created = now - Duration::days(30);
+        let base = self.base_url.clone();
+        let team = json!({"_href": format!("{base}/v2/team"), "id": TEAM_ID});
+        let fields = |v: Value| v.as_object().cloned().expect("seed fields are objects");
+        self.users.insert(
+            created,
+            fields(json!({
+                "guid": "6a8f3bd6-sand-box0-user-000000000001", "name": "Sandy Sandbox",
+                "first_name": "Sandy", "last_name": "Sandbox", "email": "sandy@example.com",
+                "job_role": "Sales", "active": true, "time_zone": "US/Eastern", "team": team,
+                "role": {"id": "Admin"}, "slack_username": null, "twitter_handle": null,
+            })),
+        );
+        self.team = json!({
+            "id": TEAM_ID, "name": "Sandbox Team", "license_limit": 10, "plan": "sandbox",
+            "time_zone": "US/Eastern", "created_at": timestamp(created), "updated_at": timestamp(created),
+        });
+        let owner = json!({"_href": format!("{base}/v2/users/{USER_ID}"), "id": USER_ID});
+        for (name, team_cadence) in [
+            ("Sandbox Outreach", true),
+            ("Warm Follow-up", false),
+            ("Nurture", false),
+        ] {
+            self.cadences.insert(
+                created,
+                fields(json!({
+                    "name": name, "team_cadence": team_cadence, "shared": team_cadence, "archived_at": null,
+                    "remove_bounces_enabled": true, "remove_replies_enabled": true, "opt_out_link_included": true,
+                    "draft": false, "cadence_framework_id": null, "cadence_function": "outbound",
+                    "external_identifier": null, "tags": [], "creator": owner, "owner": owner,
+                    "bounced_stage": null, "replied_stage": null, "added_stage": null, "finished_stage": null,
+                    "counts": {"cadence_people": 0, "people_acted_on_count": 0, "target_daily_people": 0},
+                })),
+            );
+        }
+        for (name, domain) in [
+            ("Example Corp", "example.com"),
+            ("Acme Rockets", "acme.test"),
+            ("Globex", "globex.test"),
+        ] {
+            self.accounts
+                .insert(created, account_fields(name, domain, &owner));
+        }
+        for (first, last, email, account) in [
+            ("Grace", "Hopper", "grace@acme.test", 2),
+            ("Alan", "Turing", "alan@globex.test", 3),
+            ("Ada", "Lovelace", "ada@example.com", 1),
+        ] {
+            let account = self.accounts.embedded(&base, "accounts", account);
+            let f = person_fields(first, last, email, account, &owner);
+            self.people.insert(created, f);
+        }
+    }
+
+    pub fn user_embedded(&self, user_id: i64) -> Value {
+        self.users.embedded(&self.base_url, "users", user_id)
+    }
+
+    pub fn log_request(&mut self, entry: LoggedRequest) {
+        if self.log.len() >= self.config.request_log_capacity {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+    }
+}
+
+/// The fields of a new account with SalesLoft's defaults.
+pub fn account_fields(name: &str, domain: &str, owner: &Value) -> Map<String, Value> {
+    let v = json!({
+        "name": name, "domain": domain, "conversational_name": name, "description": null,
+        "phone": null, "website": format!("https://{domain}"), "linkedin_url": null, "twitter_handle": null,
+        "street": null, "city": null, "state": null, "postal_code": null, "country": null, "locale": null,
+        "industry": null, "company_type": null, "founded": null, "revenue_range": null, "size": null,
+        "crm_id": null, "crm_url": null, "crm_object_type": "account", "owner_crm_id": null,
+        "last_contacted_at": null, "last_contacted_type": null, "do_not_contact": false,
+        "archived_at": null, "custom_fields": {}, "tags": [], "user_relationships": [],
+        "counts": {"people": 0}, "owner": owner, "creator": owner, "last_contacted_by": null,
+        "last_contacted_person": null, "company_stage": null, "account_tier": null,
+    });
+    v.as_object().cloned().expect("object")
+}
+
+/// The fields of a new person with SalesLoft's defaults.
+pub fn person_fields(
+    first: &str,
+    last: &str,
+    email: &str,
+    account: Value,
+    owner: &Value,
+) -> Map<String, Value> {
+    let v = json!({
+        "first_name": first, "last_name": last, "display_name": format!("{first} {last}"),
+        "email_address": email, "secondary_email_address": null, "personal_email_address": null,
+        "phone": null, "phone_extension": null, "mobile_phone": null, "home_phone": null,
+        "linkedin_url": null, "title": null, "city": null, "state": null, "country": null,
+        "work_city": null, "work_state": null, "work_country": null, "crm_url": null, "crm_id": null,
+        "crm_object_type": null, "owner_crm_id": null, "person_company_name": null,
+        "person_company_website": null, "person_company_industry": null, "do_not_contact": false,
+        "bouncing": false, "locale": null, "personal_website": null, "twitter_handle": null,
+        "last_contacted_at": null, "last_contacted_type": null, "last_replied_at": null,
+        "last_contacted_by": null, "job_seniority": null, "tags": [], "contact_restrictions": [],
+        "custom_fields": {}, "eu_resident": false, "success_count": 0, "account": account,
+        "owner": owner, "created_by_user": owner, "import": null, "person_stage": null,
+        "most_recent_cadence": null, "last_completed_step_cadence": null, "last_completed_step": null,
+        "counts": {"emails_sent": 0, "emails_viewed": 0, "emails_clicked": 0, "emails_replied_to": 0,
+                   "emails_bounced": 0, "calls": 0},
+        "account_crm_id": null, "cadences": [],
+    });
+    v.as_object().cloned().expect("object")
+}

@@ -1,0 +1,373 @@
+//! The v2 API rules of FACTS.md, one test per rule, through plain HTTP.
+
+mod common;
+
+use common::Api;
+use serde_json::json;
+
+#[tokio::test]
+async fn me_is_the_seeded_user_in_an_envelope() {
+    let api = Api::start().await;
+    let me = api.get("/v2/me.json").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["data"]["email"], "sandy@example.com");
+    assert_eq!(
+        api.get("/v2/me").await.body,
+        me.body,
+        "the .json suffix is optional"
+    );
+}
+
+#[tokio::test]
+async fn people_lifecycle_with_unique_email_and_partial_update() {
+    let api = Api::start().await;
+    let created = api
+        .post(
+            "/v2/people.json",
+            json!({"email_address": "new@example.com", "first_name": "New"}),
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    let id = created.body["data"]["id"].as_i64().unwrap();
+    let stamp = created.body["data"]["created_at"].as_str().unwrap();
+    assert!(
+        stamp.ends_with("-05:00") && stamp.split('.').nth(1).unwrap().len() == 12,
+        "{stamp}"
+    );
+
+    let duplicate = api
+        .post(
+            "/v2/people.json",
+            json!({"email_address": "NEW@example.com"}),
+        )
+        .await;
+    assert_eq!(duplicate.status, 422);
+    assert_eq!(
+        duplicate.body,
+        json!({"errors": {"email_address": ["is already taken"]}})
+    );
+
+    let nothing = api
+        .post("/v2/people.json", json!({"first_name": "x"}))
+        .await;
+    assert_eq!(nothing.status, 422);
+    let by_phone = api
+        .post(
+            "/v2/people.json",
+            json!({"phone": "+1 555 0100", "last_name": "Phone"}),
+        )
+        .await;
+    assert_eq!(by_phone.status, 200);
+
+    let updated = api
+        .put(
+            &format!("/v2/people/{id}.json"),
+            json!({"last_name": "McTester", "account_id": 2}),
+        )
+        .await;
+    assert_eq!(updated.status, 200);
+    assert_eq!(
+        updated.body["data"]["first_name"], "New",
+        "partial update keeps other fields"
+    );
+    assert_eq!(updated.body["data"]["last_name"], "McTester");
+    assert_eq!(updated.body["data"]["account"]["id"], 2);
+    assert!(
+        updated.body["data"].get("account_id").is_none(),
+        "the response embeds the account instead"
+    );
+
+    let unknown_account = api
+        .put(&format!("/v2/people/{id}.json"), json!({"account_id": 999}))
+        .await;
+    assert_eq!(unknown_account.status, 422);
+
+    let found = api
+        .get("/v2/people.json?email_addresses[]=new%40example.com")
+        .await;
+    assert_eq!(found.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(found.body["data"][0]["id"], id);
+    let single = api
+        .get("/v2/people.json?email_addresses=new%40example.com")
+        .await;
+    assert_eq!(single.body["data"][0]["id"], id);
+
+    let deleted = api.delete(&format!("/v2/people/{id}.json")).await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        api.get(&format!("/v2/people/{id}.json")).await.body,
+        json!({"error": "Not Found"})
+    );
+}
+
+#[tokio::test]
+async fn form_bodies_work_too() {
+    let api = Api::start().await;
+    let created = api
+        .send(api.http.post(api.url("/v2/people.json")).form(&[
+            ("email_address", "form@example.com"),
+            ("account_id", "1"),
+            ("tags[]", "a"),
+        ]))
+        .await;
+    assert_eq!(created.status, 200);
+    assert_eq!(created.body["data"]["account"]["id"], 1);
+    assert_eq!(created.body["data"]["tags"], json!(["a"]));
+}
+
+#[tokio::test]
+async fn list_filters_by_ids_and_updated_at() {
+    let api = Api::start().await;
+    let by_ids = api.get("/v2/people.json?ids[]=1&ids[]=3").await;
+    let ids: Vec<i64> = by_ids.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&1) && ids.contains(&3));
+
+    api.sandbox.clock().advance(chrono::Duration::seconds(5));
+    let touched = api.put("/v2/people/2.json", json!({"title": "CTO"})).await;
+    let stamp = touched.body["data"]["updated_at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let since = url::form_urlencoded::byte_serialize(stamp.as_bytes()).collect::<String>();
+    let gte = api
+        .get(&format!("/v2/people.json?updated_at[gte]={since}"))
+        .await;
+    assert_eq!(gte.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(gte.body["data"][0]["id"], 2);
+    let gt = api
+        .get(&format!("/v2/people.json?updated_at[gt]={since}"))
+        .await;
+    assert_eq!(gt.body["data"], json!([]));
+    let lt = api
+        .get(&format!("/v2/people.json?updated_at[lt]={since}"))
+        .await;
+    assert_eq!(lt.body["data"].as_array().unwrap().len(), 2);
+    let bad = api.get("/v2/people.json?updated_at[gt]=yesterday").await;
+    assert_eq!(bad.status, 422);
+}
+
+#[tokio::test]
+async fn paging_metadata_as_the_service_sends_it() {
+    let api = Api::start().await;
+    api.sandbox.seed_people(57);
+    let first = api.get("/v2/people.json?per_page=25").await;
+    let meta = &first.body["metadata"];
+    assert_eq!(
+        meta["paging"],
+        json!({"per_page": 25, "current_page": 1, "next_page": 2, "prev_page": null})
+    );
+    assert_eq!(meta["sorting"]["sort_by"], "updated_at");
+    let counted = api
+        .get("/v2/people.json?per_page=25&page=3&include_paging_counts=true")
+        .await;
+    let paging = &counted.body["metadata"]["paging"];
+    assert_eq!(
+        (
+            paging["total_count"].as_i64(),
+            paging["total_pages"].as_i64()
+        ),
+        (Some(60), Some(3))
+    );
+    assert_eq!(paging["next_page"], json!(null));
+    assert_eq!(counted.body["data"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        api.get("/v2/people.json?per_page=500").await.body["metadata"]["paging"]["per_page"],
+        100
+    );
+    assert_eq!(
+        api.get("/v2/people.json?page=40").await.body["data"],
+        json!([])
+    );
+    assert_eq!(
+        api.get("/v2/people.json?sort_by=shoe_size").await.status,
+        422
+    );
+    let asc = api
+        .get("/v2/people.json?sort_by=id&sort_direction=ASC&per_page=2")
+        .await;
+    assert_eq!(asc.body["data"][0]["id"], 1);
+}
+
+#[tokio::test]
+async fn accounts_have_unique_domains_and_partial_updates() {
+    let api = Api::start().await;
+    let created = api
+        .post(
+            "/v2/accounts.json",
+            json!({"name": "Initech", "domain": "initech.test"}),
+        )
+        .await;
+    assert_eq!(created.status, 200);
+    let id = created.body["data"]["id"].as_i64().unwrap();
+    assert_eq!(created.body["data"]["user_relationships"], json!([]));
+    let duplicate = api
+        .post(
+            "/v2/accounts.json",
+            json!({"name": "Other", "domain": "INITECH.test"}),
+        )
+        .await;
+    assert_eq!(
+        duplicate.body,
+        json!({"errors": {"domain": ["has already been taken"]}})
+    );
+    assert_eq!(
+        api.post("/v2/accounts.json", json!({"name": "No domain"}))
+            .await
+            .status,
+        422
+    );
+    let renamed = api
+        .put(&format!("/v2/accounts/{id}"), json!({"name": "Initrode"}))
+        .await;
+    assert_eq!(renamed.body["data"]["domain"], "initech.test");
+    assert_eq!(renamed.body["data"]["name"], "Initrode");
+    let found = api.get("/v2/accounts.json?domain=initech.test").await;
+    assert_eq!(found.body["data"][0]["id"], id);
+    assert_eq!(
+        api.delete(&format!("/v2/accounts/{id}.json")).await.status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn cadences_and_memberships() {
+    let api = Api::start().await;
+    let cadences = api.get("/v2/cadences.json").await;
+    assert_eq!(cadences.body["data"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        api.get("/v2/cadences.json?team_cadence=true").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        api.get("/v2/cadences/1.json").await.body["data"]["name"],
+        "Sandbox Outreach"
+    );
+
+    let membership = api
+        .post(
+            "/v2/cadence_memberships.json",
+            json!({"person_id": 1, "cadence_id": 2}),
+        )
+        .await;
+    assert_eq!(membership.status, 200);
+    let data = &membership.body["data"];
+    assert_eq!(data["current_state"], "staged");
+    assert_eq!(data["cadence"]["id"], 2);
+    assert_eq!(data["person"]["id"], 1);
+    assert!(data["latest_action"].is_null());
+    let id = data["id"].as_i64().unwrap();
+    let again = api
+        .post(
+            "/v2/cadence_memberships.json",
+            json!({"person_id": 1, "cadence_id": 2}),
+        )
+        .await;
+    assert_eq!(again.status, 422);
+    let missing = api
+        .post("/v2/cadence_memberships.json", json!({"person_id": 1}))
+        .await;
+    assert_eq!(
+        missing.body,
+        json!({"errors": {"cadence_id": ["can't be blank"]}})
+    );
+    let by_person = api.get("/v2/cadence_memberships.json?person_id[]=1").await;
+    assert_eq!(by_person.body["data"][0]["id"], id);
+    assert_eq!(
+        api.get("/v2/cadence_memberships.json?cadence_id[]=3")
+            .await
+            .body["data"],
+        json!([])
+    );
+    assert_eq!(
+        api.get(&format!("/v2/cadence_memberships/{id}.json"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.delete(&format!("/v2/cadence_memberships/{id}.json"))
+            .await
+            .status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn every_declared_route_answers_and_checks_required_parameters() {
+    let api = Api::start().await;
+    let steps = api.get("/v2/steps.json").await;
+    assert_eq!(steps.status, 200);
+    assert!(steps.body["data"].is_array() && steps.body["metadata"]["paging"].is_object());
+    assert_eq!(api.get("/v2/steps/42.json").await.status, 200);
+    assert_eq!(api.get("/v2/webhook_subscriptions").await.status, 200);
+    let note = api.post("/v2/notes.json", json!({"content": "hi"})).await;
+    assert_eq!(note.status, 422);
+    assert!(
+        note.body["errors"]["associated_with_type"].is_array(),
+        "{}",
+        note.body
+    );
+    assert_eq!(api.delete("/v2/notes/3.json").await.status, 204);
+    assert_eq!(
+        api.get("/v2/nothing_here.json").await.body,
+        json!({"error": "Not Found"})
+    );
+}
+
+#[tokio::test]
+async fn auth_errors_have_the_real_bodies() {
+    let api = Api::start().await;
+    let none = api.http.get(api.url("/v2/me.json")).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let body: serde_json::Value = none.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("No Bearer Token")
+    );
+    let wrong = api
+        .http
+        .get(api.url("/v2/me.json"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_never_a_crash() {
+    let api = Api::start().await;
+    let broken = api
+        .send(
+            api.http
+                .post(api.url("/v2/people.json"))
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await;
+    assert_eq!(broken.status, 400);
+    assert_eq!(api.get("/v2/people/abc.json").await.status, 404);
+    assert_eq!(api.get("/v2/people.json?ids[]=x").await.status, 422);
+    let array = api
+        .send(
+            api.http
+                .put(api.url("/v2/people/1.json"))
+                .json(&json!([1, 2])),
+        )
+        .await;
+    assert_eq!(array.status, 400);
+    let wrong_type = api.put("/v2/people/1.json", json!({"tags": 5})).await;
+    assert_eq!(wrong_type.status, 422);
+    assert_eq!(api.get("/v2/me.json").await.status, 200, "still serving");
+}
