@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask regen-spec` and `cargo xtask bench`.
 
+mod bench;
 mod normalize;
 mod regen_spec;
 
@@ -25,10 +26,17 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run a benchmark in release mode: `mock` (sandbox throughput) or `client` (hook stack,
+    /// sync cost, refresh). Prints a table, then `name=value` lines.
+    Bench {
+        #[arg(value_enum)]
+        which: bench::Which,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::RegenSpec { from, check } => regen_spec::run(from.as_deref(), check),
+        Command::Bench { which } => bench::run(which),
     }
 }

@@ -1,0 +1,30 @@
+//! `cargo xtask bench <mock|client>`: runs the benchmark targets in release mode.
+//!
+//! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
+//! they measure; this task only picks the right one.
+
+use anyhow::{Result, bail};
+use std::process::Command;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Which {
+    /// GET person throughput of salesloft-mock.
+    Mock,
+    /// The client's overhead, sync cost and refresh behaviour against salesloft-mock.
+    Client,
+}
+
+pub fn run(which: Which) -> Result<()> {
+    let (package, bench) = match which {
+        Which::Mock => ("salesloft-mock", "get_person"),
+        Which::Client => ("tests", "client"),
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["bench", "-p", package, "--bench", bench])
+        .status()?;
+    if !status.success() {
+        bail!("benchmark {package}/{bench} failed ({status})");
+    }
+    Ok(())
+}
