@@ -2,3 +2,5 @@
 #![allow(clippy::all, clippy::pedantic, missing_docs, unused_imports, dead_code)]
 
 include!(concat!(env!("OUT_DIR"), "/codegen.rs"));
+
+include!(concat!(env!("OUT_DIR"), "/traits.rs"));

@@ -1,25 +1,46 @@
 //! The hook stack of the generated client: every request of every operation passes here.
 //!
-//! `pre` puts the bearer token on the request (marked sensitive, so reqwest never shows it);
-//! `exec` sends it and, on a 401, asks the `TokenSource` once and resends once.
+//! `pre` puts the bearer token on the request (marked sensitive, so it never shows in Debug
+//! output); `exec` hands it to [`crate::transport`], which paces, sends, refreshes and retries.
 
+use crate::clock::{Clock, SystemClock};
 use crate::generated::Client;
+use crate::ratelimit::Pacer;
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
-use crate::token::{AfterUnauthorized, TokenSource};
+use crate::token::TokenSource;
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use reqwest::{Request, Response, StatusCode};
+use reqwest::{Request, Response};
 use std::sync::Arc;
 
-/// What every generated `Client` carries for its hooks: where tokens come from.
+/// What every generated `Client` carries for its hooks. Clones share the rate-limit budget.
 #[derive(Clone, Debug)]
 pub struct Inner {
     pub(crate) tokens: Arc<dyn TokenSource>,
+    pub(crate) policy: RetryPolicy,
+    pub(crate) pacer: Arc<Pacer>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl Inner {
     pub fn new(tokens: Arc<dyn TokenSource>) -> Self {
-        Self { tokens }
+        Self {
+            tokens,
+            policy: RetryPolicy::default(),
+            pacer: Arc::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -31,34 +52,12 @@ impl ClientHooks<Inner> for Client {
             .token()
             .await
             .map_err(|e| Error::Custom(e.to_string()))?;
-        set_bearer(request, &token).map_err(|e| Error::InvalidRequest(e.to_string()))
+        set_bearer(request, &token)
+            .map_err(|_| Error::InvalidRequest("the token is not a valid header value".into()))
     }
 
-    async fn exec(&self, request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
-        let retry = request.try_clone();
-        let response = self.client().execute(request).await?;
-        if response.status() != StatusCode::UNAUTHORIZED {
-            return Ok(response);
-        }
-        let Some(mut retry) = retry else {
-            return Ok(response);
-        };
-        let Some(rejected) = bearer_of(&retry) else {
-            return Ok(response);
-        };
-        let tokens = &self.inner().tokens;
-        // A failing token source leaves the 401 as the answer; its error is not lost: the
-        // next `pre` asks again and reports it.
-        if tokens.unauthorized(&rejected).await.ok() != Some(AfterUnauthorized::Retry) {
-            return Ok(response);
-        }
-        let Ok(token) = tokens.token().await else {
-            return Ok(response);
-        };
-        if set_bearer(&mut retry, &token).is_err() {
-            return Ok(response);
-        }
-        self.client().execute(retry).await
+    async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
+        crate::transport::execute(self.client(), self.inner(), request, info.operation_id).await
     }
 }
 
@@ -74,7 +73,7 @@ pub(crate) fn set_bearer(
 }
 
 /// The bearer token a request carries.
-fn bearer_of(request: &Request) -> Option<Secret> {
+pub(crate) fn bearer_of(request: &Request) -> Option<Secret> {
     let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     value.strip_prefix("Bearer ").map(Secret::new)
 }

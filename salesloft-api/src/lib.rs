@@ -3,15 +3,27 @@
 //! The client is generated at build time from the normalized spec (`salesloft-openapi`) by
 //! progenitor; every operation is a builder method on [`Client`], for example
 //! `client.list_people().email_addresses(vec![email]).send().await`. The hand-written part is
-//! small: the hooks every request passes through ([`hooks`]), the [`TokenSource`] seam that
-//! supplies bearer tokens, and the constructors below.
+//! small: the hooks every request passes through ([`hooks`], [`transport`]: bearer token,
+//! 401 refresh, rate-limit pacing, retries), the [`TokenSource`] seam that supplies bearer
+//! tokens, one [`ApiError`], a page stream ([`pagination`]) and incremental sync ([`sync`]).
 
+pub mod clock;
+pub mod error;
 pub mod generated;
 pub mod hooks;
+pub mod pagination;
+pub mod ratelimit;
+pub mod retry;
 pub mod secret;
+pub mod sync;
 pub mod token;
+pub mod transport;
 
+pub use clock::{Clock, SystemClock};
+pub use error::ApiError;
 pub use generated::{Client, ClientInfo, Error, ResponseValue, types};
+pub use ratelimit::RateLimitInfo;
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use token::{AfterUnauthorized, ApiKey, BoxFuture, TokenError, TokenSource};
 
@@ -41,21 +53,71 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 
 impl Client {
     /// A client for `base_url` (for example [`DEFAULT_BASE_URL`]) that takes its bearer tokens
-    /// from `tokens`.
+    /// from `tokens`, with the default retry policy and timeout.
     pub fn with_token_source(
         base_url: &str,
         tokens: Arc<dyn TokenSource>,
-    ) -> reqwest::Result<Self> {
-        let http = http_client(Duration::from_secs(60))?;
-        Ok(Self::new_with_client(
-            base_url.trim_end_matches('/'),
-            http,
-            hooks::Inner::new(tokens),
-        ))
+    ) -> Result<Self, ApiError> {
+        ClientBuilder::new(tokens).base_url(base_url).build()
     }
 
     /// A client that authenticates with a SalesLoft API key.
-    pub fn with_api_key(base_url: &str, key: impl Into<Secret>) -> reqwest::Result<Self> {
+    pub fn with_api_key(base_url: &str, key: impl Into<Secret>) -> Result<Self, ApiError> {
         Self::with_token_source(base_url, Arc::new(ApiKey::new(key)))
+    }
+}
+
+/// Every knob of a client, with defaults that are right for the real service.
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    base_url: String,
+    tokens: Arc<dyn TokenSource>,
+    retry: RetryPolicy,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl ClientBuilder {
+    pub fn new(tokens: Arc<dyn TokenSource>) -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.to_string(),
+            tokens,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The API's base URL (default: [`DEFAULT_BASE_URL`]).
+    pub fn base_url(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.trim_end_matches('/').to_string();
+        self
+    }
+
+    /// When failed requests are sent again; [`RetryPolicy::none`] turns retries off.
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How long one attempt may take, connecting and reading the whole body included.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The clock used for rate-limit waits and backoff (a simulation can replace it).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn build(self) -> Result<Client, ApiError> {
+        let http = http_client(self.timeout)
+            .map_err(|e| ApiError::InvalidRequest(format!("HTTP client: {e}")))?;
+        let inner = hooks::Inner::new(self.tokens)
+            .with_policy(self.retry)
+            .with_clock(self.clock);
+        Ok(Client::new_with_client(&self.base_url, http, inner))
     }
 }

@@ -6,6 +6,7 @@
 //! `info.x-normalization` so a reviewer sees what was applied.
 
 mod bodies;
+mod descriptions;
 mod doc;
 mod envelopes;
 mod errors;
@@ -116,6 +117,11 @@ pub const STEPS: &[Step] = &[
         name: "error_responses",
         why: "401/403/404/422/429 (and 400) bodies are declared so they are decoded, not lost",
         run: errors::declare,
+    },
+    Step {
+        name: "label_code_fences",
+        why: "descriptions become doc comments: unlabelled code fences would run as Rust doctests",
+        run: descriptions::label_code_fences,
     },
     Step {
         name: "security_schemes",

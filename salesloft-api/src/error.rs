@@ -1,0 +1,145 @@
+//! The one error type users meet: status, SalesLoft's message, whether trying again may help,
+//! the rate-limit figures, and what to do next. Never a token.
+
+use crate::ratelimit::RateLimitInfo;
+use crate::types::ErrorBody;
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// SalesLoft answered with an error status.
+    #[error("SalesLoft answered {status}: {message}. {hint}")]
+    Service {
+        status: StatusCode,
+        /// SalesLoft's `error`, or its `errors` map written out.
+        message: String,
+        /// The `errors` map of a 422: messages by field.
+        field_errors: BTreeMap<String, Vec<String>>,
+        rate_limit: RateLimitInfo,
+        hint: &'static str,
+    },
+    /// No answer: connection refused or dropped, timeout, TLS.
+    #[error(
+        "could not reach SalesLoft ({source}); check the network and the base URL, then try again"
+    )]
+    Connection {
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An answer that could not be read as what the operation returns.
+    #[error(
+        "SalesLoft sent a response that could not be read ({detail}); try again, and report it if it persists"
+    )]
+    InvalidResponse {
+        status: Option<StatusCode>,
+        detail: String,
+    },
+    /// No token could be had (refresh failed, no credentials): the message says what to do.
+    #[error("{0}")]
+    Credentials(String),
+    /// The request could not be built from the arguments given.
+    #[error("the request could not be built: {0}")]
+    InvalidRequest(String),
+}
+
+fn hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Check the request's parameters",
+        401 => "The credentials were refused: authorize again, or check the API key",
+        403 => {
+            "The app lacks a scope or the user a permission: grant it in SalesLoft and authorize again"
+        }
+        404 => "It does not exist, or this user may not see it",
+        422 => "Fix the fields named and send it again",
+        429 => "The team's rate-limit budget for this minute is spent: wait for the next minute",
+        500..=599 => "SalesLoft failed: try again later",
+        _ => "See SalesLoft's API documentation for this status",
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Service { status, .. } => Some(*status),
+            Self::InvalidResponse { status, .. } => *status,
+            Self::Connection { source } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// Whether the same request may succeed later (the transport has already retried it as
+    /// far as its policy allows).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Service { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            Self::Connection { .. } | Self::InvalidResponse { .. } => true,
+            Self::Credentials(_) | Self::InvalidRequest(_) => false,
+        }
+    }
+
+    /// The rate-limit figures of the answer, when there was one.
+    pub fn rate_limit(&self) -> Option<RateLimitInfo> {
+        match self {
+            Self::Service { rate_limit, .. } => Some(*rate_limit),
+            _ => None,
+        }
+    }
+
+    fn service(
+        status: StatusCode,
+        body: Option<&ErrorBody>,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Self {
+        let field_errors: BTreeMap<String, Vec<String>> = body
+            .and_then(|b| b.errors.clone())
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
+        let mut message = body.and_then(|b| b.error.clone()).unwrap_or_default();
+        if let Some(description) = body.and_then(|b| b.error_description.as_deref()) {
+            message = format!("{message} ({description})");
+        }
+        if message.is_empty() && !field_errors.is_empty() {
+            let parts: Vec<String> = field_errors
+                .iter()
+                .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
+                .collect();
+            message = parts.join("; ");
+        }
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("error").to_string();
+        }
+        Self::Service {
+            status,
+            message,
+            field_errors,
+            rate_limit: RateLimitInfo::from_headers(headers),
+            hint: hint(status),
+        }
+    }
+}
+
+impl From<progenitor_client::Error<ErrorBody>> for ApiError {
+    fn from(error: progenitor_client::Error<ErrorBody>) -> Self {
+        use progenitor_client::Error as E;
+        match error {
+            E::ErrorResponse(response) => {
+                Self::service(response.status(), Some(&response), response.headers())
+            }
+            E::UnexpectedResponse(response) => {
+                Self::service(response.status(), None, response.headers())
+            }
+            E::CommunicationError(source)
+            | E::InvalidUpgrade(source)
+            | E::ResponseBodyError(source) => Self::Connection { source },
+            E::InvalidResponsePayload(_, e) => Self::InvalidResponse {
+                status: None,
+                detail: e.to_string(),
+            },
+            E::InvalidRequest(message) => Self::InvalidRequest(message),
+            E::Custom(message) => Self::Credentials(message),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Pacing against SalesLoft's rate limit: 600 cost per team per calendar minute, read back
+//! from `x-ratelimit-remaining-minute` on every response. When the budget left cannot pay for
+//! the next request, wait for the next minute instead of earning a 429.
+
+use crate::clock::Clock;
+use chrono::{DateTime, Utc};
+use reqwest::header::{DATE, HeaderMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a request for `page` costs (deep pages cost more).
+pub fn page_cost(page: u64) -> u32 {
+    match page {
+        0..=100 => 1,
+        101..=150 => 3,
+        151..=250 => 8,
+        251..=500 => 10,
+        _ => 30,
+    }
+}
+
+/// The cost of a request, from its `page` query parameter.
+pub fn request_cost(url: &reqwest::Url) -> u32 {
+    let page = url
+        .query_pairs()
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    page_cost(page.unwrap_or(1))
+}
+
+/// The rate-limit figures of one response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RateLimitInfo {
+    /// `x-ratelimit-endpoint-cost`
+    pub cost: Option<u32>,
+    /// `x-ratelimit-remaining-minute`
+    pub remaining: Option<u32>,
+}
+
+impl RateLimitInfo {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse().ok();
+        Self {
+            cost: number("x-ratelimit-endpoint-cost"),
+            remaining: number("x-ratelimit-remaining-minute"),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Budget {
+    /// The service's minute (seconds since the epoch / 60) the figure belongs to.
+    minute: Option<i64>,
+    /// Budget left in that minute, less what requests in flight have reserved.
+    remaining: Option<u32>,
+    /// Service clock minus local clock, from the `Date` header, in milliseconds.
+    offset_ms: i64,
+}
+
+/// The budget shared by every clone of a client.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    budget: Mutex<Budget>,
+}
+
+/// Date headers have whole seconds: waiting this much past the minute makes sure it turned.
+const MINUTE_MARGIN: Duration = Duration::from_millis(1_000);
+
+impl Pacer {
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn service_now(budget: &Budget, clock: &dyn Clock) -> DateTime<Utc> {
+        clock.now() + chrono::Duration::milliseconds(budget.offset_ms)
+    }
+
+    /// How long to wait before a request costing `cost` can be paid for; `None` reserves the
+    /// cost and lets it go now.
+    pub fn reserve(&self, cost: u32, clock: &dyn Clock) -> Option<Duration> {
+        let mut budget = self.budget();
+        let now = Self::service_now(&budget, clock);
+        let minute = now.timestamp().div_euclid(60);
+        if budget.minute.is_some_and(|m| m < minute) {
+            budget.minute = Some(minute);
+            budget.remaining = None;
+        }
+        match budget.remaining {
+            Some(left) if left < cost => {
+                let next = DateTime::<Utc>::from_timestamp((minute + 1) * 60, 0)?;
+                Some((next - now).to_std().unwrap_or_default() + MINUTE_MARGIN)
+            }
+            Some(left) => {
+                budget.remaining = Some(left - cost);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Waits until a request costing `cost` can be paid for, and reserves it.
+    pub async fn acquire(&self, cost: u32, clock: &dyn Clock) {
+        while let Some(wait) = self.reserve(cost, clock) {
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                cost,
+                "rate-limit budget spent: waiting for the next minute"
+            );
+            clock.sleep(wait).await;
+        }
+    }
+
+    /// Learns the budget left from a response (and the service's clock from its `Date`).
+    pub fn observe(&self, headers: &HeaderMap, spent: bool, clock: &dyn Clock) {
+        let mut budget = self.budget();
+        if let Some(date) = headers
+            .get(DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+        {
+            budget.offset_ms = (date.with_timezone(&Utc) - clock.now()).num_milliseconds();
+        }
+        let now = Self::service_now(&budget, clock);
+        let minute = now.timestamp().div_euclid(60);
+        let info = RateLimitInfo::from_headers(headers);
+        let remaining = if spent { Some(0) } else { info.remaining };
+        let Some(remaining) = remaining else { return };
+        match budget.minute {
+            Some(m) if m > minute => {}
+            Some(m) if m == minute => {
+                budget.remaining = Some(budget.remaining.map_or(remaining, |r| r.min(remaining)))
+            }
+            _ => {
+                budget.minute = Some(minute);
+                budget.remaining = Some(remaining);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::BoxFuture;
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct Fixed(DateTime<Utc>);
+
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            self.0
+        }
+        fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn headers(remaining: u32) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining-minute", remaining.into());
+        h.insert("x-ratelimit-endpoint-cost", 1.into());
+        h
+    }
+
+    #[test]
+    fn waits_for_the_next_minute_when_the_budget_cannot_pay() {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T12:00:45Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Arc::new(Fixed(at));
+        let pacer = Pacer::default();
+        assert_eq!(pacer.reserve(1, clock.as_ref()), None, "unknown budget: go");
+        pacer.observe(&headers(2), false, clock.as_ref());
+        assert_eq!(pacer.reserve(1, clock.as_ref()), None);
+        assert_eq!(pacer.reserve(1, clock.as_ref()), None);
+        let wait = pacer.reserve(1, clock.as_ref()).expect("budget spent");
+        assert_eq!(wait, Duration::from_secs(15) + MINUTE_MARGIN);
+        assert!(
+            pacer.reserve(3, clock.as_ref()).is_some(),
+            "a deep page needs 3"
+        );
+        let later = Fixed(at + chrono::Duration::seconds(16));
+        assert_eq!(
+            pacer.reserve(1, &later),
+            None,
+            "a new minute starts unknown"
+        );
+    }
+
+    #[test]
+    fn the_date_header_sets_the_service_clock() {
+        let local = DateTime::parse_from_rfc3339("2026-01-01T12:00:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Fixed(local);
+        let pacer = Pacer::default();
+        let mut h = headers(0);
+        h.insert(DATE, "Thu, 01 Jan 2026 12:00:50 GMT".parse().unwrap());
+        pacer.observe(&h, false, &clock);
+        assert_eq!(
+            pacer.reserve(1, &clock),
+            Some(Duration::from_secs(10) + MINUTE_MARGIN),
+            "the service is 40 s ahead"
+        );
+    }
+
+    #[test]
+    fn costs_from_the_page_parameter() {
+        let url = |q: &str| reqwest::Url::parse(&format!("http://x/v2/people.json?{q}")).unwrap();
+        assert_eq!(request_cost(&url("page=1")), 1);
+        assert_eq!(request_cost(&url("per_page=100&page=120")), 3);
+        assert_eq!(request_cost(&url("page=600")), 30);
+        assert_eq!(request_cost(&url("")), 1);
+    }
+}

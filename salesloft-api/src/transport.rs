@@ -1,0 +1,168 @@
+//! What `ClientHooks::exec` does with every request: pace it against the rate limit, send it,
+//! and decide from the answer whether to send it again (401 → refresh once, 429 → wait for the
+//! next minute, 502/503/504 and broken connections → backoff, per the [`RetryPolicy`]).
+//!
+//! The response body is read here, so a connection that breaks mid-body is retried like one
+//! that never connected; the generated code then decodes the buffered body.
+
+use crate::hooks::{Inner, bearer_of, set_bearer};
+use crate::ratelimit::{RateLimitInfo, request_cost};
+use crate::retry::RetryPolicy;
+use crate::token::AfterUnauthorized;
+use reqwest::header::RETRY_AFTER;
+use reqwest::{Request, Response, StatusCode};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Why the loop goes round again.
+enum Again {
+    Refreshed,
+    RateLimited(Option<Duration>),
+    Failed,
+}
+
+pub async fn execute(
+    http: &reqwest::Client,
+    inner: &Inner,
+    request: Request,
+    operation: &'static str,
+) -> reqwest::Result<Response> {
+    let span = tracing::info_span!(
+        "salesloft",
+        operation,
+        method = %request.method(),
+        attempt = tracing::field::Empty,
+        status = tracing::field::Empty,
+        cost = tracing::field::Empty,
+        remaining = tracing::field::Empty,
+    );
+    send_with_policy(http, inner, request)
+        .instrument(span)
+        .await
+}
+
+async fn send_with_policy(
+    http: &reqwest::Client,
+    inner: &Inner,
+    mut template: Request,
+) -> reqwest::Result<Response> {
+    let policy = &inner.policy;
+    let clock = inner.clock.as_ref();
+    let cost = request_cost(template.url());
+    let retryable = policy.may_retry(template.method());
+    let (mut attempt, mut failures, mut rate_limited, mut refreshed) = (0u32, 0u32, 0u32, false);
+    loop {
+        attempt += 1;
+        tracing::Span::current().record("attempt", attempt);
+        // Without a clone (a streaming body) there is no second attempt.
+        let Some(request) = template.try_clone() else {
+            inner.pacer.acquire(cost, clock).await;
+            return http.execute(template).await;
+        };
+        inner.pacer.acquire(cost, clock).await;
+        let outcome = match http.execute(request).await {
+            Ok(response) => buffer(response).await,
+            Err(e) => Err(e),
+        };
+        let again = match outcome {
+            Ok(response) => {
+                let status = response.status();
+                let info = RateLimitInfo::from_headers(response.headers());
+                inner.pacer.observe(
+                    response.headers(),
+                    status == StatusCode::TOO_MANY_REQUESTS,
+                    clock,
+                );
+                let span = tracing::Span::current();
+                span.record("status", status.as_u16());
+                if let Some(cost) = info.cost {
+                    span.record("cost", cost);
+                }
+                if let Some(remaining) = info.remaining {
+                    span.record("remaining", remaining);
+                }
+                match status {
+                    StatusCode::UNAUTHORIZED
+                        if !refreshed && refresh(inner, &mut template).await =>
+                    {
+                        refreshed = true;
+                        Again::Refreshed
+                    }
+                    StatusCode::TOO_MANY_REQUESTS if rate_limited < policy.rate_limit_attempts => {
+                        rate_limited += 1;
+                        Again::RateLimited(retry_after(&response))
+                    }
+                    s if RetryPolicy::is_retryable_status(s)
+                        && retryable
+                        && failures + 1 < policy.max_attempts =>
+                    {
+                        failures += 1;
+                        Again::Failed
+                    }
+                    _ => return Ok(response),
+                }
+            }
+            Err(e) if retryable && is_transient(&e) && failures + 1 < policy.max_attempts => {
+                tracing::debug!(error = %e, "transient failure");
+                failures += 1;
+                Again::Failed
+            }
+            Err(e) => return Err(e),
+        };
+        match again {
+            Again::Refreshed => {}
+            // The pacer now knows the budget is spent and waits for the next minute itself.
+            Again::RateLimited(None) => {}
+            Again::RateLimited(Some(wait)) => clock.sleep(wait).await,
+            Again::Failed => clock.sleep(policy.backoff(failures)).await,
+        }
+    }
+}
+
+/// Reads the whole body, so that a body cut short is an error of this attempt.
+async fn buffer(response: Response) -> reqwest::Result<Response> {
+    let status = response.status();
+    let version = response.version();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    let mut rebuilt = http::Response::new(body);
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Ok(Response::from(rebuilt))
+}
+
+fn is_transient(error: &reqwest::Error) -> bool {
+    error.is_connect() || error.is_timeout() || error.is_body() || error.is_request()
+}
+
+fn retry_after(response: &Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// Tells the token source about the 401; true when it has a new token, now set on `template`.
+async fn refresh(inner: &Inner, template: &mut Request) -> bool {
+    let Some(rejected) = bearer_of(template) else {
+        return false;
+    };
+    match inner.tokens.unauthorized(&rejected).await {
+        Ok(AfterUnauthorized::Retry) => {}
+        Ok(AfterUnauthorized::GiveUp) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "token refresh after 401 failed");
+            return false;
+        }
+    }
+    match inner.tokens.token().await {
+        Ok(token) => set_bearer(template, &token).is_ok(),
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,122 @@
+//! The page stream and incremental sync against the sandbox.
+
+use futures::TryStreamExt;
+use salesloft_api::pagination::items;
+use salesloft_api::sync::{IncrementalSync, SyncCursor};
+use salesloft_api::{Client, RetryPolicy, sync_request};
+use salesloft_mock::Config;
+use std::collections::HashSet;
+use tests::{only_people, sandbox_and_client};
+
+async fn walk(client: &Client) -> Vec<i64> {
+    let stream = items(|page| client.list_people().per_page(100).page(page).send());
+    let people: Vec<_> = stream.try_collect().await.expect("the walk succeeds");
+    people.iter().map(|p| p.id.unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_page_stream_over_0_1_100_and_101_records() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    for (count, requests) in [(0, 1), (1, 1), (100, 1), (101, 2)] {
+        only_people(&sandbox, count);
+        sandbox.clear_requests();
+        let ids = walk(&client).await;
+        assert_eq!(ids.len(), count);
+        assert_eq!(
+            ids.iter().collect::<HashSet<_>>().len(),
+            count,
+            "no record twice"
+        );
+        assert_eq!(sandbox.requests().len(), requests, "{count} records");
+    }
+}
+
+#[tokio::test]
+async fn the_page_stream_works_for_any_list_and_stops_without_paging() {
+    let (_sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    let cadences: Vec<_> = items(|page| client.list_cadences().page(page).send())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(cadences.len(), 3);
+    // /v2/users without `page` has no paging: one request, then done.
+    let users: Vec<_> = items(|_| client.list_users().send())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 1);
+}
+
+async fn sync_all(client: &Client, cursor: SyncCursor) -> (Vec<i64>, SyncCursor, u64) {
+    let mut sync = IncrementalSync::new(cursor, |window| {
+        let client = client.clone();
+        async move { sync_request!(client.list_people(), window).await }
+    });
+    let mut ids = Vec::new();
+    while let Some(person) = sync.next().await {
+        ids.push(person.expect("sync succeeds").id.unwrap());
+    }
+    (ids, sync.cursor().clone(), sync.requests())
+}
+
+#[tokio::test]
+async fn sync_resumes_from_a_stored_cursor_and_sees_updates_made_meanwhile() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    only_people(&sandbox, 0);
+    for _ in 0..150 {
+        sandbox.clock().advance(chrono::Duration::milliseconds(1));
+        sandbox.seed_people(1);
+    }
+    let (ids, cursor, requests) = sync_all(&client, SyncCursor::default()).await;
+    assert_eq!(ids.len(), 150);
+    assert_eq!(requests, 2, "page-1 requests only");
+    let stored = serde_json::to_string(&cursor).unwrap();
+
+    sandbox.clock().advance(chrono::Duration::seconds(1));
+    let first = ids[0];
+    client
+        .update_person()
+        .id(first)
+        .body_map(|b| b.title("Updated".to_string()))
+        .send()
+        .await
+        .unwrap();
+    sandbox.seed_people(1);
+    let resumed: SyncCursor = serde_json::from_str(&stored).unwrap();
+    let (again, _, _) = sync_all(&client, resumed).await;
+    assert_eq!(
+        again.len(),
+        2,
+        "the updated record and the new one, nothing else: {again:?}"
+    );
+    assert!(again.contains(&first));
+    let requests: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.query.as_deref().unwrap_or_default().contains("page=1"))
+    );
+}
+
+#[tokio::test]
+async fn records_sharing_one_updated_at_are_synced_once_without_looping() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    only_people(&sandbox, 250);
+    sandbox.clock().advance(chrono::Duration::seconds(1));
+    sandbox.seed_people(5);
+    let (ids, cursor, requests) = sync_all(&client, SyncCursor::default()).await;
+    assert_eq!(ids.len(), 255);
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        255,
+        "each record once"
+    );
+    assert!(requests <= 6, "{requests} requests");
+    assert_eq!(cursor.seen_at_since.len(), 5);
+    let (nothing, _, _) = sync_all(&client, cursor).await;
+    assert!(nothing.is_empty());
+}

@@ -1,0 +1,204 @@
+//! The client's transport against the sandbox: pacing, 429, retries, broken answers.
+
+use salesloft_api::{ApiError, RetryPolicy};
+use salesloft_mock::{Config, Fault};
+use tests::sandbox_and_client;
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: std::time::Duration::from_millis(1),
+        ..RetryPolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn pacing_prevents_any_429_when_the_budget_is_tight() {
+    let (sandbox, client) = sandbox_and_client(
+        Config {
+            rate_limit_per_minute: 5,
+            ..Config::default()
+        },
+        RetryPolicy::none(),
+    )
+    .await;
+    for _ in 0..23 {
+        client
+            .get_person()
+            .id(1)
+            .send()
+            .await
+            .expect("paced requests succeed");
+    }
+    let log = sandbox.requests();
+    assert_eq!(log.len(), 23);
+    assert!(
+        log.iter().all(|r| r.status == 200),
+        "no 429: {:?}",
+        log.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn pacing_is_shared_by_clones_of_a_client() {
+    let (sandbox, client) = sandbox_and_client(
+        Config {
+            rate_limit_per_minute: 4,
+            ..Config::default()
+        },
+        RetryPolicy::none(),
+    )
+    .await;
+    for _ in 0..6 {
+        let clone = client.clone();
+        clone.get_me().send().await.expect("paced");
+    }
+    assert!(sandbox.requests().iter().all(|r| r.status == 200));
+}
+
+#[tokio::test]
+async fn an_injected_429_is_waited_out_and_resent() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    sandbox.inject(Fault::Status { status: 429 }, 1);
+    let before = sandbox.clock().now();
+    client
+        .get_me()
+        .send()
+        .await
+        .expect("resent after the minute turned");
+    let statuses: Vec<u16> = sandbox.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 200]);
+    let waited = sandbox.clock().now() - before;
+    assert!(
+        waited >= chrono::Duration::seconds(1),
+        "waited for the next minute on the sandbox clock: {waited}"
+    );
+}
+
+#[tokio::test]
+async fn a_429_that_keeps_coming_says_the_budget_is_spent() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    sandbox.inject(Fault::Status { status: 429 }, 10);
+    let err = ApiError::from(client.get_me().send().await.unwrap_err());
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
+    assert!(err.to_string().contains("rate-limit budget"), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(
+        sandbox.requests().len(),
+        4,
+        "one try and three waits, then the error"
+    );
+}
+
+#[tokio::test]
+async fn a_503_on_get_is_retried() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
+    sandbox.inject(Fault::Status { status: 503 }, 2);
+    client
+        .get_person()
+        .id(1)
+        .send()
+        .await
+        .expect("retried to success");
+    let statuses: Vec<u16> = sandbox.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+}
+
+#[tokio::test]
+async fn a_503_on_post_is_not_resent_unless_opted_in() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
+    sandbox.inject(Fault::Status { status: 503 }, 1);
+    let err = ApiError::from(
+        client
+            .create_person()
+            .body_map(|b| b.email_address("once@example.com".to_string()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
+    let posts = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "the POST was sent once");
+
+    let opted_in = tests::api_key_client(
+        &sandbox,
+        RetryPolicy {
+            retry_post: true,
+            ..fast_retries()
+        },
+    );
+    sandbox.inject(Fault::Status { status: 503 }, 1);
+    opted_in
+        .create_person()
+        .body_map(|b| b.email_address("twice@example.com".to_string()))
+        .send()
+        .await
+        .expect("resent");
+    let posts = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 3);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_and_a_malformed_body_give_typed_errors() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    sandbox.inject(Fault::DropConnection, 1);
+    let err = ApiError::from(client.get_me().send().await.unwrap_err());
+    assert!(matches!(err, ApiError::Connection { .. }), "{err:?}");
+    assert!(err.is_retryable());
+
+    sandbox.inject(Fault::MalformedBody, 1);
+    let err = ApiError::from(client.get_me().send().await.unwrap_err());
+    assert!(matches!(err, ApiError::InvalidResponse { .. }), "{err:?}");
+
+    sandbox.inject(Fault::TruncatedBody, 1);
+    let err = ApiError::from(client.get_me().send().await.unwrap_err());
+    assert!(matches!(err, ApiError::InvalidResponse { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_dropped_connection_on_get_is_retried_by_default() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
+    sandbox.inject(Fault::DropConnection, 1);
+    client
+        .get_me()
+        .send()
+        .await
+        .expect("retried after the body was cut");
+    assert_eq!(sandbox.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn service_errors_carry_status_message_fields_and_figures() {
+    let (_sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    let err = ApiError::from(
+        client
+            .create_person()
+            .body_map(|b| b.email_address("ada@example.com".to_string()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    let ApiError::Service {
+        status,
+        message,
+        field_errors,
+        rate_limit,
+        ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status.as_u16(), 422);
+    assert_eq!(message, "email_address is already taken");
+    assert_eq!(field_errors["email_address"], ["is already taken"]);
+    assert_eq!(rate_limit.cost, Some(1));
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("Fix the fields named"), "{err}");
+}
