@@ -1,1 +1,36 @@
+//! OAuth 2.0 for SalesLoft, around the generated client of `salesloft-api`.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), salesloft_auth::AuthError> {
+//! use salesloft_auth::{FileStore, OAuthApp, Session};
+//! use std::sync::Arc;
+//! let app = OAuthApp::new("client id", "client secret");
+//! let store = Arc::new(FileStore::default_location()?);
+//! let client = Session::from_store(app, store).await?.client()?;
+//! let me = client.get_me().send().await;
+//! # Ok(()) }
+//! ```
+//!
+//! - [`login`]: the authorization-code flow with `state` and PKCE, through a local callback
+//!   server ([`callback`]), storing the credentials.
+//! - [`Session`]: stored credentials that refresh themselves ([`refresh`]), client
+//!   credentials, or an API key, behind `salesloft_api::TokenSource`.
+//! - [`store`]: the credentials file (0600, atomic writes, locked refresh).
 
+pub mod app;
+pub mod callback;
+pub mod credentials;
+pub mod error;
+pub mod http;
+pub mod oauth;
+pub mod refresh;
+pub mod session;
+pub mod store;
+
+pub use app::{DEFAULT_ACCOUNTS_BASE_URL, DEFAULT_REDIRECT_URI, OAuthApp};
+pub use callback::{CallbackKind, CallbackServer};
+pub use credentials::Credentials;
+pub use error::AuthError;
+pub use refresh::{ClientCredentialsTokens, OAuthTokens};
+pub use session::{LoginOptions, Session, login};
+pub use store::{CredentialStore, FileStore, MemoryStore, StoreError};

@@ -43,3 +43,60 @@ pub fn only_people(sandbox: &SandboxHandle, count: usize) {
     sandbox.with_store(|store| store.people.rows.clear());
     sandbox.seed_people(count);
 }
+
+/// The registered app of a sandbox, pointed at it.
+pub fn sandbox_app(sandbox: &SandboxHandle) -> salesloft_auth::OAuthApp {
+    let config = sandbox.config();
+    salesloft_auth::OAuthApp::new(config.client_id, config.client_secret)
+        .with_accounts_base_url(sandbox.accounts_base_url())
+        .with_api_base_url(sandbox.api_base_url())
+}
+
+/// Plays the browser: opens the authorize URL at the sandbox (which approves at once) and
+/// follows its redirect to the callback server, optionally rewriting that URL first.
+pub async fn follow_authorization(
+    authorize_url: String,
+    http: reqwest::Client,
+    rewrite: fn(String) -> String,
+) {
+    let response = http
+        .get(&authorize_url)
+        .send()
+        .await
+        .expect("the sandbox answers");
+    let location = response
+        .headers()
+        .get("location")
+        .expect("a redirect")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = http.get(rewrite(location)).send().await;
+}
+
+/// A reqwest client that follows no redirect and, given a PEM certificate, trusts only it.
+pub fn browser(extra_root: Option<&str>) -> reqwest::Client {
+    salesloft_api::install_tls_provider();
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = extra_root {
+        builder = builder.tls_certs_only([
+            reqwest::Certificate::from_pem(pem.as_bytes()).expect("a PEM certificate")
+        ]);
+    }
+    builder.build().expect("a browser")
+}
+
+/// Logs in to the sandbox through a loopback callback server, storing the credentials.
+pub async fn login_to_sandbox(
+    sandbox: &SandboxHandle,
+    store: &dyn salesloft_auth::CredentialStore,
+) -> Result<salesloft_auth::Credentials, salesloft_auth::AuthError> {
+    let options = salesloft_auth::LoginOptions {
+        open_browser: false,
+        ..salesloft_auth::LoginOptions::loopback()
+    };
+    salesloft_auth::login(&sandbox_app(sandbox), store, &options, |url| {
+        tokio::spawn(follow_authorization(url.to_string(), browser(None), |l| l));
+    })
+    .await
+}

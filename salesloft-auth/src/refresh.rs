@@ -1,0 +1,187 @@
+//! Token sources that keep a client authorized.
+//!
+//! [`OAuthTokens`] refreshes proactively (when the access token expires within a margin) and
+//! reactively (on a 401), one refresh at a time however many requests are waiting. Across
+//! processes sharing a store, the refresh happens under the store's lock and starts by reading
+//! the store again: a process that finds a newer token there uses it instead of refreshing
+//! (refresh tokens rotate, so a second refresh with the old one would be `invalid_grant`). The
+//! rotated refresh token is saved before the new access token is used.
+
+use crate::app::OAuthApp;
+use crate::credentials::Credentials;
+use crate::error::AuthError;
+use crate::http::OAuthHttp;
+use crate::oauth;
+use crate::store::CredentialStore;
+use chrono::Utc;
+use salesloft_api::{AfterUnauthorized, BoxFuture, Secret, TokenError, TokenSource};
+use std::sync::Arc;
+
+/// Refresh when the access token expires within this margin.
+pub const DEFAULT_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+
+fn token_error(error: AuthError) -> TokenError {
+    TokenError::new(error.to_string())
+}
+
+/// Authorization-code credentials, refreshed as needed and persisted in a store.
+#[derive(Debug)]
+pub struct OAuthTokens {
+    app: OAuthApp,
+    http: OAuthHttp,
+    store: Arc<dyn CredentialStore>,
+    current: tokio::sync::Mutex<Credentials>,
+    margin: chrono::Duration,
+}
+
+impl OAuthTokens {
+    pub fn new(
+        app: OAuthApp,
+        store: Arc<dyn CredentialStore>,
+        credentials: Credentials,
+    ) -> Result<Self, AuthError> {
+        let http = OAuthHttp::new().map_err(|e| AuthError::Http(e.to_string()))?;
+        Ok(Self {
+            app,
+            http,
+            store,
+            current: tokio::sync::Mutex::new(credentials),
+            margin: DEFAULT_MARGIN,
+        })
+    }
+
+    pub fn with_margin(mut self, margin: chrono::Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// The credentials in use now.
+    pub async fn credentials(&self) -> Credentials {
+        self.current.lock().await.clone()
+    }
+
+    /// Replaces `current` with fresh credentials: the store's, if another process refreshed
+    /// already, or a refresh of our own. `rejected` is an access token the service refused.
+    async fn refresh(
+        &self,
+        current: &Credentials,
+        rejected: Option<&Secret>,
+    ) -> Result<Credentials, AuthError> {
+        let store = self.store.clone();
+        let guard = tokio::task::spawn_blocking(move || store.lock())
+            .await
+            .map_err(|e| AuthError::Callback(e.to_string()))??;
+        let stored = self.store.load()?;
+        let now = Utc::now();
+        if let Some(stored) = &stored {
+            let newer = stored.access_token != current.access_token
+                && Some(&stored.access_token) != rejected;
+            if newer && !stored.expires_within(self.margin, now) {
+                tracing::debug!("using credentials another process refreshed");
+                return Ok(stored.clone());
+            }
+        }
+        // The store's refresh token is the newest one (another process may have rotated it).
+        let latest = stored.as_ref().unwrap_or(current);
+        let refresh_token = latest
+            .refresh_token
+            .clone()
+            .or_else(|| current.refresh_token.clone())
+            .ok_or(AuthError::InvalidGrant)?;
+        let fresh = oauth::refresh(&self.app, &self.http, &refresh_token).await?;
+        self.store.save(&fresh)?;
+        drop(guard);
+        tracing::debug!(expires_at = %fresh.expires_at, "refreshed the access token");
+        Ok(fresh)
+    }
+}
+
+impl TokenSource for OAuthTokens {
+    fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            if current.expires_within(self.margin, Utc::now()) {
+                *current = self.refresh(&current, None).await.map_err(token_error)?;
+            }
+            Ok(current.access_token.clone())
+        })
+    }
+
+    fn unauthorized<'a>(
+        &'a self,
+        rejected: &'a Secret,
+    ) -> BoxFuture<'a, Result<AfterUnauthorized, TokenError>> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            if current.access_token != *rejected {
+                // Another request refreshed while this one was on the wire.
+                return Ok(AfterUnauthorized::Retry);
+            }
+            *current = self
+                .refresh(&current, Some(rejected))
+                .await
+                .map_err(token_error)?;
+            Ok(AfterUnauthorized::Retry)
+        })
+    }
+}
+
+/// The client-credentials grant: a new token whenever the last one expires (there is no
+/// refresh token).
+#[derive(Debug)]
+pub struct ClientCredentialsTokens {
+    app: OAuthApp,
+    http: OAuthHttp,
+    current: tokio::sync::Mutex<Option<Credentials>>,
+    margin: chrono::Duration,
+}
+
+impl ClientCredentialsTokens {
+    pub fn new(app: OAuthApp) -> Result<Self, AuthError> {
+        let http = OAuthHttp::new().map_err(|e| AuthError::Http(e.to_string()))?;
+        Ok(Self {
+            app,
+            http,
+            current: tokio::sync::Mutex::new(None),
+            margin: DEFAULT_MARGIN,
+        })
+    }
+}
+
+impl TokenSource for ClientCredentialsTokens {
+    fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            let fresh = current
+                .as_ref()
+                .is_some_and(|c| !c.expires_within(self.margin, Utc::now()));
+            if !fresh {
+                *current = Some(
+                    oauth::client_credentials(&self.app, &self.http)
+                        .await
+                        .map_err(token_error)?,
+                );
+            }
+            Ok(current
+                .as_ref()
+                .map(|c| c.access_token.clone())
+                .unwrap_or_else(|| Secret::new("")))
+        })
+    }
+
+    fn unauthorized<'a>(
+        &'a self,
+        rejected: &'a Secret,
+    ) -> BoxFuture<'a, Result<AfterUnauthorized, TokenError>> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.access_token == *rejected)
+            {
+                *current = None;
+            }
+            Ok(AfterUnauthorized::Retry)
+        })
+    }
+}
