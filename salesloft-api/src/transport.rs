@@ -8,7 +8,7 @@
 use crate::hooks::{Inner, bearer_of, set_bearer};
 use crate::ratelimit::{RateLimitInfo, request_cost};
 use crate::retry::RetryPolicy;
-use crate::token::AfterUnauthorized;
+use crate::token::{AfterUnauthorized, TokenError};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Request, Response, StatusCode};
 use std::time::Duration;
@@ -82,11 +82,15 @@ async fn send_with_policy(
                     span.record("remaining", remaining);
                 }
                 match status {
-                    StatusCode::UNAUTHORIZED
-                        if !refreshed && refresh(inner, &mut template).await =>
-                    {
-                        refreshed = true;
-                        Again::Refreshed
+                    StatusCode::UNAUTHORIZED if !refreshed => {
+                        match refresh(inner, &mut template).await {
+                            Ok(true) => {
+                                refreshed = true;
+                                Again::Refreshed
+                            }
+                            Ok(false) => return Ok(response),
+                            Err(e) => return explain_401(response, &e).await,
+                        }
                     }
                     StatusCode::TOO_MANY_REQUESTS if rate_limited < policy.rate_limit_attempts => {
                         rate_limited += 1;
@@ -149,20 +153,34 @@ fn retry_after(response: &Response) -> Option<Duration> {
 }
 
 /// Tells the token source about the 401; true when it has a new token, now set on `template`.
-async fn refresh(inner: &Inner, template: &mut Request) -> bool {
+async fn refresh(inner: &Inner, template: &mut Request) -> Result<bool, TokenError> {
     let Some(rejected) = bearer_of(template) else {
-        return false;
+        return Ok(false);
     };
-    match inner.tokens.unauthorized(&rejected).await {
-        Ok(AfterUnauthorized::Retry) => {}
-        Ok(AfterUnauthorized::GiveUp) => return false,
-        Err(e) => {
-            tracing::warn!(error = %e, "token refresh after 401 failed");
-            return false;
-        }
+    if inner.tokens.unauthorized(&rejected).await? == AfterUnauthorized::GiveUp {
+        return Ok(false);
     }
-    match inner.tokens.token().await {
-        Ok(token) => set_bearer(template, &token).is_ok(),
-        Err(_) => false,
-    }
+    let token = inner.tokens.token().await?;
+    Ok(set_bearer(template, &token).is_ok())
+}
+
+/// The 401 stands because no new token could be had: its `error` says why (for example
+/// `invalid_grant`: authorize again), after SalesLoft's own message.
+async fn explain_401(response: Response, error: &TokenError) -> reqwest::Result<Response> {
+    tracing::warn!(error = %error, "refreshing after a 401 failed");
+    let headers = response.headers().clone();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let said = body
+        .get("error")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("Unauthorized");
+    let explained =
+        serde_json::json!({"error": format!("{said}; refreshing the token failed: {error}")});
+    let mut rebuilt = http::Response::new(bytes::Bytes::from(explained.to_string()));
+    *rebuilt.status_mut() = StatusCode::UNAUTHORIZED;
+    *rebuilt.headers_mut() = headers;
+    rebuilt
+        .headers_mut()
+        .remove(reqwest::header::CONTENT_LENGTH);
+    Ok(Response::from(rebuilt))
 }

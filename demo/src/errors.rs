@@ -1,0 +1,41 @@
+//! The errors a user of the demo meets, each one line saying what happened and what to do.
+
+use salesloft_api::ApiError;
+use salesloft_auth::AuthError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(
+        "SALESLOFT_APP_ID is set but SALESLOFT_APP_SECRET is not (or the other way round): set both to use your SalesLoft app, or neither to use the local sandbox"
+    )]
+    HalfSetCredentials,
+    #[error(
+        "no stored SalesLoft credentials for this app: run `cargo run -p demo -- authorize` first"
+    )]
+    NotAuthorized,
+    #[error(
+        "`authorize` needs a SalesLoft app: set SALESLOFT_APP_ID and SALESLOFT_APP_SECRET (the sandbox needs no authorization)"
+    )]
+    AuthorizeWithoutApp,
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("{0}")]
+    Flow(String),
+    #[error("the local sandbox could not start: {0}")]
+    Sandbox(std::io::Error),
+}
+
+impl From<salesloft_api::Error<salesloft_api::types::ErrorBody>> for DemoError {
+    fn from(error: salesloft_api::Error<salesloft_api::types::ErrorBody>) -> Self {
+        Self::Api(ApiError::from(error))
+    }
+}
+
+impl DemoError {
+    /// The message printed to the user, on one line.
+    pub fn one_line(&self) -> String {
+        self.to_string().replace('\n', " ")
+    }
+}

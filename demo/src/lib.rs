@@ -1,0 +1,268 @@
+//! `cargo run -p demo`: the SalesLoft person-plus-cadence flow, against the built-in sandbox
+//! by default, or a real SalesLoft account when credentials are given.
+
+pub mod errors;
+pub mod flow;
+pub mod output;
+
+use clap::{Parser, Subcommand};
+use errors::DemoError;
+use flow::FlowOptions;
+use output::{Report, Reporter};
+use salesloft_auth::{CallbackKind, FileStore, LoginOptions, OAuthApp, Session};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "The SalesLoft person-plus-cadence flow",
+    long_about = "Runs the person-plus-cadence flow.\n\nNo credentials: the built-in local sandbox.\n\
+                  SALESLOFT_APP_ID + SALESLOFT_APP_SECRET: your SalesLoft app (run `authorize` once, then `run`).\n\
+                  SALESLOFT_API_KEY: an API key, no OAuth."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Remove what the run created (membership, person, and the account if it was new).
+    #[arg(long, global = true)]
+    pub cleanup: bool,
+    /// Print one JSON document instead of the steps.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The API's base URL (another SalesLoft environment, or a salesloft-mock started by hand).
+    #[arg(long, env = "SALESLOFT_API_BASE_URL", global = true)]
+    pub api_base_url: Option<String>,
+    /// The accounts (OAuth) service's base URL.
+    #[arg(long, env = "SALESLOFT_ACCOUNTS_BASE_URL", global = true)]
+    pub accounts_base_url: Option<String>,
+    /// The web app's base URL, for the links printed at the end.
+    #[arg(
+        long,
+        env = "SALESLOFT_APP_URL",
+        default_value = "https://app.salesloft.com",
+        global = true
+    )]
+    pub app_base_url: String,
+    /// Where the credentials are stored (default: the configuration directory).
+    #[arg(long, env = "SALESLOFT_CREDENTIALS", global = true)]
+    pub credentials: Option<PathBuf>,
+    /// Fail at once on rate limits, server errors and broken connections instead of waiting
+    /// and retrying.
+    #[arg(long, global = true)]
+    pub no_retry: bool,
+    /// Port of the local HTTPS server that `authorize` runs.
+    #[arg(long, default_value_t = 8443, global = true)]
+    pub port: u16,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Sign in with your SalesLoft app through https://localhost:8443 and store the credentials.
+    Authorize,
+    /// Run the flow with the stored credentials (the default).
+    Run,
+}
+
+/// The credentials found in the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub app_id: Option<String>,
+    pub app_secret: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            app_id: var("SALESLOFT_APP_ID"),
+            app_secret: var("SALESLOFT_APP_SECRET"),
+            api_key: var("SALESLOFT_API_KEY"),
+        }
+    }
+}
+
+pub const SANDBOX_NOTE: &str = "Using the local SalesLoft sandbox (no credentials set). For a real account: set \
+SALESLOFT_APP_ID and SALESLOFT_APP_SECRET and run `cargo run -p demo -- authorize`, or set SALESLOFT_API_KEY.";
+
+/// Runs the demo; the process exit code.
+pub async fn main_with(cli: Cli, env: Env) -> i32 {
+    let out = Reporter { json: cli.json };
+    let mut report = Report::default();
+    match execute(&cli, &env, &out, &mut report).await {
+        Ok(()) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.one_line());
+            1
+        }
+    }
+}
+
+fn flow_options(cli: &Cli) -> FlowOptions {
+    FlowOptions {
+        app_base_url: cli.app_base_url.trim_end_matches('/').to_string(),
+        cleanup: cli.cleanup,
+        unix_time: chrono::Utc::now().timestamp(),
+    }
+}
+
+fn client(cli: &Cli, session: &Session) -> Result<salesloft_api::Client, DemoError> {
+    let retry = if cli.no_retry {
+        salesloft_api::RetryPolicy::none()
+    } else {
+        salesloft_api::RetryPolicy::default()
+    };
+    Ok(session.client_builder().retry_policy(retry).build()?)
+}
+
+/// The whole run: picks the mode from the environment, authorizes, runs the flow.
+pub async fn execute(
+    cli: &Cli,
+    env: &Env,
+    out: &Reporter,
+    report: &mut Report,
+) -> Result<(), DemoError> {
+    let api_base = cli
+        .api_base_url
+        .clone()
+        .unwrap_or_else(|| salesloft_api::DEFAULT_BASE_URL.to_string());
+    if let Some(key) = &env.api_key {
+        report.mode = "api_key".into();
+        out.step(&format!(
+            "Using the API key from SALESLOFT_API_KEY with {api_base}"
+        ));
+        let client = client(cli, &Session::api_key(&api_base, key.as_str()))?;
+        return flow::run(&client, &flow_options(cli), out, report).await;
+    }
+    match (&env.app_id, &env.app_secret) {
+        (Some(id), Some(secret)) => {
+            let mut app = OAuthApp::new(id.clone(), secret.as_str()).with_api_base_url(&api_base);
+            if let Some(accounts) = &cli.accounts_base_url {
+                app = app.with_accounts_base_url(accounts);
+            }
+            let store = match &cli.credentials {
+                Some(path) => FileStore::new(path),
+                None => FileStore::default_location().map_err(salesloft_auth::AuthError::from)?,
+            };
+            if cli.command == Some(Command::Authorize) {
+                report.mode = "authorize".into();
+                return authorize(cli, &app, &store, out).await;
+            }
+            report.mode = "oauth".into();
+            let session = match Session::from_store(app, Arc::new(store)).await {
+                Err(salesloft_auth::AuthError::NotAuthorized(_)) => {
+                    return Err(DemoError::NotAuthorized);
+                }
+                other => other?,
+            };
+            flow::run(&client(cli, &session)?, &flow_options(cli), out, report).await
+        }
+        (Some(_), None) | (None, Some(_)) => Err(DemoError::HalfSetCredentials),
+        (None, None) if cli.command == Some(Command::Authorize) => {
+            Err(DemoError::AuthorizeWithoutApp)
+        }
+        (None, None) => {
+            report.mode = "sandbox".into();
+            if cli.json {
+                eprintln!("{SANDBOX_NOTE}");
+            }
+            out.step(SANDBOX_NOTE);
+            let sandbox = salesloft_mock::Sandbox::start(salesloft_mock::Config::default())
+                .await
+                .map_err(DemoError::Sandbox)?;
+            let (session, _store_dir) = sandbox_session(&sandbox, out).await?;
+            let client = client(cli, &session)?;
+            flow::run(&client, &flow_options(cli), out, report).await
+        }
+    }
+}
+
+/// Authorizes against a sandbox with the real authorization-code flow (loopback callback
+/// server, state check, PKCE, code exchange), the demo itself playing the browser, and keeps
+/// the credentials in a temporary store.
+/// The temporary store's directory comes back too: keep it while the session is in use (the
+/// session may refresh into it); it is removed when dropped.
+pub async fn sandbox_session(
+    sandbox: &salesloft_mock::SandboxHandle,
+    out: &Reporter,
+) -> Result<(Session, tempfile::TempDir), DemoError> {
+    let config = sandbox.config();
+    let app = OAuthApp::new(config.client_id, config.client_secret)
+        .with_accounts_base_url(sandbox.accounts_base_url())
+        .with_api_base_url(sandbox.api_base_url());
+    let dir = tempfile::tempdir().map_err(DemoError::Sandbox)?;
+    let store = Arc::new(FileStore::new(dir.path().join("credentials.json")));
+    let options = LoginOptions {
+        open_browser: false,
+        timeout: Duration::from_secs(30),
+        ..LoginOptions::loopback()
+    };
+    salesloft_auth::login(&app, store.as_ref(), &options, |url| {
+        tokio::spawn(play_browser(url.to_string()));
+    })
+    .await?;
+    out.step("Authorized with the sandbox: OAuth code flow through a local callback server (state checked, PKCE), credentials in a temporary store.");
+    let session = Session::from_store(app, store).await?;
+    Ok((session, dir))
+}
+
+/// What a browser does with the authorize URL: the sandbox approves at once and redirects to
+/// the callback server.
+async fn play_browser(authorize_url: String) {
+    salesloft_api::install_tls_provider();
+    let Ok(http) = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    else {
+        return;
+    };
+    let Ok(response) = http.get(&authorize_url).send().await else {
+        return;
+    };
+    if let Some(location) = response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+    {
+        let _ = http.get(location).send().await;
+    }
+}
+
+/// `authorize`: serves https://localhost:<port> with a "Sign in with SalesLoft" link and the
+/// callback, and stores the credentials.
+async fn authorize(
+    cli: &Cli,
+    app: &OAuthApp,
+    store: &FileStore,
+    out: &Reporter,
+) -> Result<(), DemoError> {
+    let cert_dir = salesloft_auth::store::config_dir().map_err(salesloft_auth::AuthError::from)?;
+    let options = LoginOptions {
+        callback: CallbackKind::Https {
+            port: cli.port,
+            cert_dir,
+        },
+        timeout: Duration::from_secs(600),
+        open_browser: true,
+        sign_in_page: true,
+    };
+    salesloft_auth::login(app, store, &options, |url| {
+        out.step(&format!("Open {url} and sign in with SalesLoft (accept the self-signed certificate for localhost)."));
+        out.step(&format!("Register this redirect URI with your app: {}", app.redirect_uri));
+    })
+    .await?;
+    out.step(&format!(
+        "Authorized. Credentials stored in {}; they refresh themselves. Now run `cargo run -p demo -- run`.",
+        store.path().display()
+    ));
+    Ok(())
+}
