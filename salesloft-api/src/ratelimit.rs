@@ -21,6 +21,9 @@ pub fn page_cost(page: u64) -> u32 {
 
 /// The cost of a request, from its `page` query parameter.
 pub fn request_cost(url: &reqwest::Url) -> u32 {
+    if !url.query().is_some_and(|q| q.contains("page=")) {
+        return 1;
+    }
     let page = url
         .query_pairs()
         .find(|(k, _)| k == "page")
@@ -55,6 +58,8 @@ struct Budget {
     remaining: Option<u32>,
     /// Service clock minus local clock, from the `Date` header, in milliseconds.
     offset_ms: i64,
+    /// The last `Date` header read: the same second needs no second parse.
+    last_date: Option<reqwest::header::HeaderValue>,
 }
 
 /// The budget shared by every clone of a client.
@@ -111,18 +116,26 @@ impl Pacer {
     }
 
     /// Learns the budget left from a response (and the service's clock from its `Date`).
-    pub fn observe(&self, headers: &HeaderMap, spent: bool, clock: &dyn Clock) {
+    pub fn observe(
+        &self,
+        headers: &HeaderMap,
+        info: RateLimitInfo,
+        spent: bool,
+        clock: &dyn Clock,
+    ) {
         let mut budget = self.budget();
-        if let Some(date) = headers
-            .get(DATE)
-            .and_then(|d| d.to_str().ok())
-            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
-        {
-            budget.offset_ms = (date.with_timezone(&Utc) - clock.now()).num_milliseconds();
+        let date = headers.get(DATE);
+        if date.is_some() && date != budget.last_date.as_ref() {
+            budget.last_date = date.cloned();
+            let parsed = date
+                .and_then(|d| d.to_str().ok())
+                .and_then(|d| DateTime::parse_from_rfc2822(d).ok());
+            if let Some(date) = parsed {
+                budget.offset_ms = (date.with_timezone(&Utc) - clock.now()).num_milliseconds();
+            }
         }
         let now = Self::service_now(&budget, clock);
         let minute = now.timestamp().div_euclid(60);
-        let info = RateLimitInfo::from_headers(headers);
         let remaining = if spent { Some(0) } else { info.remaining };
         let Some(remaining) = remaining else { return };
         match budget.minute {
@@ -171,7 +184,12 @@ mod tests {
         let clock = Arc::new(Fixed(at));
         let pacer = Pacer::default();
         assert_eq!(pacer.reserve(1, clock.as_ref()), None, "unknown budget: go");
-        pacer.observe(&headers(2), false, clock.as_ref());
+        pacer.observe(
+            &headers(2),
+            RateLimitInfo::from_headers(&headers(2)),
+            false,
+            clock.as_ref(),
+        );
         assert_eq!(pacer.reserve(1, clock.as_ref()), None);
         assert_eq!(pacer.reserve(1, clock.as_ref()), None);
         let wait = pacer.reserve(1, clock.as_ref()).expect("budget spent");
@@ -197,7 +215,7 @@ mod tests {
         let pacer = Pacer::default();
         let mut h = headers(0);
         h.insert(DATE, "Thu, 01 Jan 2026 12:00:50 GMT".parse().unwrap());
-        pacer.observe(&h, false, &clock);
+        pacer.observe(&h, RateLimitInfo::from_headers(&h), false, &clock);
         assert_eq!(
             pacer.reserve(1, &clock),
             Some(Duration::from_secs(10) + MINUTE_MARGIN),

@@ -68,11 +68,8 @@ async fn send_with_policy(
             Ok(response) => {
                 let status = response.status();
                 let info = RateLimitInfo::from_headers(response.headers());
-                inner.pacer.observe(
-                    response.headers(),
-                    status == StatusCode::TOO_MANY_REQUESTS,
-                    clock,
-                );
+                let spent = status == StatusCode::TOO_MANY_REQUESTS;
+                inner.pacer.observe(response.headers(), info, spent, clock);
                 let span = tracing::Span::current();
                 span.record("status", status.as_u16());
                 if let Some(cost) = info.cost {

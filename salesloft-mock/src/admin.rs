@@ -68,14 +68,20 @@ struct ClockChange {
     #[serde(default)]
     advance_seconds: i64,
     #[serde(default)]
+    advance_millis: i64,
+    #[serde(default)]
     next_minute: bool,
 }
 
-/// `{"advance_seconds": 7200}` or `{"next_minute": true}`; answers the sandbox's time.
+/// `{"advance_seconds": 7200}`, `{"advance_millis": 1500}` or `{"next_minute": true}`;
+/// answers the sandbox's time.
 async fn clock(State(shared): State<Arc<Shared>>, Json(change): Json<ClockChange>) -> Json<Value> {
     shared
         .clock
         .advance(chrono::Duration::seconds(change.advance_seconds));
+    shared
+        .clock
+        .advance(chrono::Duration::milliseconds(change.advance_millis));
     if change.next_minute {
         shared.clock.advance_to_next_minute();
     }
@@ -107,9 +113,19 @@ async fn settings(State(shared): State<Arc<Shared>>, Json(settings): Json<Settin
 #[derive(Deserialize)]
 struct Seed {
     count: usize,
+    /// Remove every person first.
+    #[serde(default)]
+    replace: bool,
+    /// Give each new person its own `updated_at`, this many microseconds apart (0: all alike).
+    #[serde(default)]
+    spread_micros: i64,
 }
 
+/// `{"count": 50000, "replace": true, "spread_micros": 1}`
 async fn seed_people(State(shared): State<Arc<Shared>>, Json(seed): Json<Seed>) -> StatusCode {
-    crate::seed_people(&shared, seed.count);
+    if seed.replace {
+        shared.store().people.rows.clear();
+    }
+    crate::seed_people_spread(&shared, seed.count, seed.spread_micros);
     StatusCode::NO_CONTENT
 }

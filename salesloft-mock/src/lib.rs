@@ -142,7 +142,7 @@ impl SandboxHandle {
 
     /// Adds `count` people (`person<n>@sandbox.example`), all updated now.
     pub fn seed_people(&self, count: usize) {
-        seed_people(&self.shared, count);
+        seed_people_spread(&self.shared, count, 0);
     }
 
     /// Reads the state, for assertions.
@@ -165,12 +165,14 @@ pub(crate) fn expire_tokens(shared: &Shared) {
     }
 }
 
-pub(crate) fn seed_people(shared: &Shared, count: usize) {
+/// Adds `count` people; with `spread_micros`, each has its own `updated_at`, that far apart,
+/// the newest now.
+pub(crate) fn seed_people_spread(shared: &Shared, count: usize, spread_micros: i64) {
     let now = shared.clock.now();
     let mut store = shared.store();
     let owner = store.user_embedded(store::USER_ID);
     let start = store.people.rows.len();
-    for n in start..start + count {
+    for (i, n) in (start..start + count).enumerate() {
         let email = format!("person{n}@sandbox.example");
         let fields = store::person_fields(
             "Person",
@@ -179,6 +181,7 @@ pub(crate) fn seed_people(shared: &Shared, count: usize) {
             serde_json::Value::Null,
             &owner,
         );
-        store.people.insert(now, fields);
+        let at = now - chrono::Duration::microseconds(spread_micros * (count - 1 - i) as i64);
+        store.people.insert(at, fields);
     }
 }

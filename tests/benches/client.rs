@@ -1,1 +1,454 @@
-fn main() {}
+//! `cargo xtask bench client`: the client against salesloft-mock (a separate release process,
+//! so the figures of this process are the client's own).
+//!
+//! 1. Overhead: GET person through the full hook stack against a bare reqwest loop, same run.
+//! 2. Sync cost: incremental sync and a page-number walk with a 600-a-minute budget, on one
+//!    simulated clock (the client's waits move the sandbox's clock), for 5,000, 50,000 and
+//!    200,000 people; requests, cost, 429s, simulated minutes and peak memory.
+//! 3. Refresh: 200 concurrent requests on an expired token.
+//!
+//! Ends with `name=value` lines, one per figure.
+
+use futures::TryStreamExt;
+use salesloft_api::sync::{IncrementalSync, SyncCursor};
+use salesloft_api::{BoxFuture, Client, ClientBuilder, RetryPolicy, sync_request};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+const CONCURRENCY: usize = 8;
+const ROUND: Duration = Duration::from_millis(1500);
+const ROUNDS: usize = 3;
+
+/// The sandbox binary, in its own process.
+struct Mock {
+    child: Child,
+    base: String,
+    api_key: String,
+    admin: reqwest::Client,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Mock {
+    fn start() -> Self {
+        let binary = std::env::var("SALESLOFT_MOCK_BIN").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/release/salesloft-mock"
+            )
+            .to_string()
+        });
+        let mut child = Command::new(&binary)
+            .args(["--port", "0", "--rate-limit", "1000000000"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} ({e}); run `cargo xtask bench client`")
+            });
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut base, mut api_key) = (String::new(), String::new());
+        while base.is_empty() || api_key.is_empty() {
+            let line = lines
+                .next()
+                .expect("the sandbox prints its addresses")
+                .expect("a line");
+            if let Some(url) = line.trim().strip_prefix("API base URL:") {
+                base = url.trim().to_string();
+            }
+            if let Some(key) = line.trim().strip_prefix("API key:") {
+                api_key = key.trim().to_string();
+            }
+        }
+        salesloft_api::install_tls_provider();
+        Self {
+            child,
+            base,
+            api_key,
+            admin: reqwest::Client::new(),
+        }
+    }
+
+    async fn admin(&self, path: &str, body: Value) {
+        let response = self
+            .admin
+            .post(format!("{}/__admin/{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin");
+        assert!(
+            response.status().is_success(),
+            "admin {path}: {}",
+            response.status()
+        );
+    }
+
+    async fn requests(&self) -> Vec<Value> {
+        let log = self
+            .admin
+            .get(format!("{}/__admin/requests", self.base))
+            .send()
+            .await
+            .expect("log");
+        log.json::<Vec<Value>>().await.expect("the log is JSON")
+    }
+
+    async fn clear_requests(&self) {
+        self.admin
+            .delete(format!("{}/__admin/requests", self.base))
+            .send()
+            .await
+            .expect("clear");
+    }
+}
+
+/// The client's clock made of the sandbox's: a wait moves the sandbox's clock (over its admin
+/// API) instead of sleeping.
+#[derive(Debug)]
+struct SimulatedClock {
+    offset_ms: AtomicI64,
+    admin: String,
+    http: reqwest::Client,
+}
+
+impl salesloft_api::Clock for SimulatedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::milliseconds(self.offset_ms.load(Ordering::SeqCst))
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        let millis = duration.as_millis() as i64;
+        self.offset_ms.fetch_add(millis, Ordering::SeqCst);
+        let request = self
+            .http
+            .post(&self.admin)
+            .json(&json!({"advance_millis": millis}));
+        Box::pin(async move {
+            let _ = request.send().await;
+        })
+    }
+}
+
+fn client(mock: &Mock, clock: Option<Arc<SimulatedClock>>) -> Client {
+    let mut builder =
+        ClientBuilder::new(Arc::new(salesloft_api::ApiKey::new(mock.api_key.as_str())))
+            .base_url(&mock.base)
+            .retry_policy(RetryPolicy::default());
+    if let Some(clock) = clock {
+        builder = builder.clock(clock);
+    }
+    builder.build().expect("client")
+}
+
+/// Requests a second, `CONCURRENCY` at a time for `ROUND`, of `one`.
+async fn rate<F, Fut>(one: F) -> f64
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + ROUND;
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let one = one.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    assert!(one().await, "a request failed");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("task");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn overhead(mock: &Mock) -> (f64, f64) {
+    let url = format!("{}/v2/people/1.json", mock.base);
+    // The same reqwest configuration as the client's (rustls on ring, 60 s timeout, no
+    // redirects), so the ratio measures the hook stack and nothing else.
+    let bare_http = salesloft_api::http_client(Duration::from_secs(60)).expect("bare");
+    let key = mock.api_key.clone();
+    let ours = client(mock, None);
+    let bare = move || {
+        let (http, url, key) = (bare_http.clone(), url.clone(), key.clone());
+        async move {
+            let Ok(response) = http.get(&url).bearer_auth(&key).send().await else {
+                return false;
+            };
+            let Ok(bytes) = response.bytes().await else {
+                return false;
+            };
+            serde_json::from_slice::<salesloft_api::types::PersonEnvelope>(&bytes).is_ok()
+        }
+    };
+    let hooked = move || {
+        let client = ours.clone();
+        async move { client.get_person().id(1).send().await.is_ok() }
+    };
+    rate(bare.clone()).await; // warm-up
+    rate(hooked.clone()).await;
+    let (mut bare_rps, mut client_rps) = (0.0, 0.0);
+    for _ in 0..ROUNDS {
+        bare_rps += rate(bare.clone()).await / ROUNDS as f64;
+        client_rps += rate(hooked.clone()).await / ROUNDS as f64;
+        mock.clear_requests().await;
+    }
+    (bare_rps, client_rps)
+}
+
+/// Peak resident memory of this process since the last reset, in MiB (Linux).
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[derive(Default, Debug)]
+struct Cost {
+    requests: u64,
+    cost: u64,
+    too_many: u64,
+    minutes: f64,
+    peak_mb: f64,
+}
+
+fn page_of(query: &str) -> u64 {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "page")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1)
+}
+
+async fn measure<F: std::future::Future<Output = u64>>(
+    mock: &Mock,
+    clock: &SimulatedClock,
+    work: F,
+    expected: u64,
+) -> Cost {
+    mock.admin("settings", json!({"rate_limit_per_minute": 600}))
+        .await;
+    mock.admin("clock", json!({"next_minute": true})).await;
+    mock.clear_requests().await;
+    let start = clock.offset_ms.load(Ordering::SeqCst);
+    reset_peak_rss();
+    let seen = work.await;
+    let peak_mb = peak_rss_mb();
+    assert_eq!(seen, expected, "every record was seen");
+    let log = mock.requests().await;
+    let people: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["path"] == "/v2/people.json")
+        .collect();
+    let mut cost = Cost {
+        peak_mb,
+        minutes: (clock.offset_ms.load(Ordering::SeqCst) - start) as f64 / 60_000.0,
+        ..Cost::default()
+    };
+    for request in people {
+        cost.requests += 1;
+        if request["status"] == 429 {
+            cost.too_many += 1;
+        } else {
+            cost.cost += salesloft_api::ratelimit::page_cost(page_of(
+                request["query"].as_str().unwrap_or_default(),
+            )) as u64;
+        }
+    }
+    mock.admin("settings", json!({"rate_limit_per_minute": 1_000_000_000}))
+        .await;
+    cost
+}
+
+async fn incremental_sync(client: &Client) -> u64 {
+    let mut sync = IncrementalSync::new(SyncCursor::default(), |window| {
+        let client = client.clone();
+        async move { sync_request!(client.list_people(), window).await }
+    });
+    let mut seen = 0;
+    while let Some(person) = sync.next().await {
+        person.expect("sync");
+        seen += 1;
+    }
+    seen
+}
+
+async fn page_walk(client: &Client) -> u64 {
+    let stream = salesloft_api::pagination::items(|page| {
+        client.list_people().per_page(100).page(page).send()
+    });
+    futures::pin_mut!(stream);
+    let mut seen = 0;
+    while stream.try_next().await.expect("walk").is_some() {
+        seen += 1;
+    }
+    seen
+}
+
+async fn refresh(mock: &Mock) -> (usize, usize) {
+    use salesloft_auth::{
+        CredentialStore, Credentials, MemoryStore, OAuthApp, OAuthTokens, Session,
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = "http://127.0.0.1:9/callback";
+    let authorize = format!(
+        "{}/oauth/authorize?client_id=sandbox-client-id&response_type=code&redirect_uri={redirect}",
+        mock.base
+    );
+    let location = http.get(authorize).send().await.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("client_id", "sandbox-client-id"),
+        ("client_secret", "sandbox-client-secret"),
+    ];
+    let tokens: Value = http
+        .post(format!("{}/oauth/token", mock.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let credentials = Credentials {
+        access_token: tokens["access_token"].as_str().unwrap().into(),
+        refresh_token: Some(tokens["refresh_token"].as_str().unwrap().into()),
+        expires_at: chrono::Utc::now() - chrono::Duration::seconds(1),
+        scope: String::new(),
+        client_id: "sandbox-client-id".into(),
+        api_base_url: mock.base.clone(),
+    };
+    let app = OAuthApp::new("sandbox-client-id", "sandbox-client-secret")
+        .with_accounts_base_url(&mock.base)
+        .with_api_base_url(&mock.base);
+    let store = Arc::new(MemoryStore::default());
+    store.save(&credentials).unwrap();
+    mock.admin("expire_tokens", json!({})).await;
+    mock.clear_requests().await;
+    let source = Arc::new(OAuthTokens::new(app, store, credentials).unwrap());
+    let client = Session::from_token_source(&mock.base, source)
+        .client()
+        .unwrap();
+    let requests = (0..200).map(|_| {
+        let client = client.clone();
+        // (get_me: the sync runs replaced every person.)
+        tokio::spawn(async move { client.get_me().send().await.is_ok() })
+    });
+    let failed = futures::future::join_all(requests)
+        .await
+        .iter()
+        .filter(|r| !matches!(r, Ok(true)))
+        .count();
+    let token_requests = mock
+        .requests()
+        .await
+        .iter()
+        .filter(|r| r["path"] == "/oauth/token")
+        .count();
+    (token_requests, failed)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mock = Mock::start();
+
+    let (bare_rps, client_rps) = overhead(&mock).await;
+    let ratio = client_rps / bare_rps;
+    eprintln!(
+        "overhead measured: bare {bare_rps:.0}/s, client {client_rps:.0}/s, ratio {ratio:.3}"
+    );
+
+    let clock = Arc::new(SimulatedClock {
+        offset_ms: AtomicI64::new(0),
+        admin: format!("{}/__admin/clock", mock.base),
+        http: reqwest::Client::new(),
+    });
+    let paced = client(&mock, Some(clock.clone()));
+    let mut syncs = Vec::new();
+    let mut walk = Cost::default();
+    for n in [5_000u64, 50_000, 200_000] {
+        mock.admin(
+            "seed_people",
+            json!({"count": n, "replace": true, "spread_micros": 1000}),
+        )
+        .await;
+        let cost = measure(&mock, &clock, incremental_sync(&paced), n).await;
+        if n == 50_000 {
+            walk = measure(&mock, &clock, page_walk(&paced), n).await;
+        }
+        syncs.push((n, cost));
+    }
+    let (token_requests, refresh_failed) = refresh(&mock).await;
+
+    println!("| measurement | value |");
+    println!("|---|---|");
+    println!("| bare reqwest GET person / s ({CONCURRENCY} at a time) | {bare_rps:.0} |");
+    println!("| client (full hook stack) GET person / s | {client_rps:.0} |");
+    println!("| overhead ratio (client / bare) | {ratio:.3} |");
+    println!();
+    println!("| run | records | requests | cost | 429s | simulated minutes | peak RSS (MiB) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (n, c) in &syncs {
+        println!(
+            "| incremental sync | {n} | {} | {} | {} | {:.1} | {:.1} |",
+            c.requests, c.cost, c.too_many, c.minutes, c.peak_mb
+        );
+    }
+    let w = &walk;
+    println!(
+        "| page-number walk | 50000 | {} | {} | {} | {:.1} | {:.1} |",
+        w.requests, w.cost, w.too_many, w.minutes, w.peak_mb
+    );
+    println!();
+    println!(
+        "| refresh: 200 concurrent requests on an expired token | token requests {token_requests}, failed {refresh_failed} |"
+    );
+    println!();
+    let sync = &syncs[1].1;
+    println!("overhead_ratio={ratio:.3}");
+    println!("sync_requests={}", sync.requests);
+    println!("sync_cost={}", sync.cost);
+    println!("sync_429={}", sync.too_many);
+    println!("walk_requests={}", walk.requests);
+    println!("walk_cost={}", walk.cost);
+    println!("sync_peak_rss_mb={:.1}", sync.peak_mb);
+    println!("refresh_token_requests={token_requests}");
+    println!("refresh_failed={refresh_failed}");
+}

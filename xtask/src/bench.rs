@@ -20,6 +20,21 @@ pub fn run(which: Which) -> Result<()> {
         Which::Client => ("tests", "client"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if let Which::Client = which {
+        // The client is measured against the sandbox running in its own process.
+        let build = [
+            "build",
+            "--release",
+            "-p",
+            "salesloft-mock",
+            "--bin",
+            "salesloft-mock",
+        ];
+        let status = Command::new(&cargo).args(build).status()?;
+        if !status.success() {
+            bail!("building salesloft-mock failed ({status})");
+        }
+    }
     let status = Command::new(cargo)
         .args(["bench", "-p", package, "--bench", bench])
         .status()?;
