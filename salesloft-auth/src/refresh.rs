@@ -152,20 +152,17 @@ impl TokenSource for ClientCredentialsTokens {
     fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
         Box::pin(async move {
             let mut current = self.current.lock().await;
-            let fresh = current
-                .as_ref()
-                .is_some_and(|c| !c.expires_within(self.margin, Utc::now()));
-            if !fresh {
-                *current = Some(
-                    oauth::client_credentials(&self.app, &self.http)
+            match current.as_ref() {
+                Some(c) if !c.expires_within(self.margin, Utc::now()) => Ok(c.access_token.clone()),
+                _ => {
+                    let fetched = oauth::client_credentials(&self.app, &self.http)
                         .await
-                        .map_err(token_error)?,
-                );
+                        .map_err(token_error)?;
+                    let token = fetched.access_token.clone();
+                    *current = Some(fetched);
+                    Ok(token)
+                }
             }
-            Ok(current
-                .as_ref()
-                .map(|c| c.access_token.clone())
-                .unwrap_or_else(|| Secret::new("")))
         })
     }
 
