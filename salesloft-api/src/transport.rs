@@ -122,15 +122,16 @@ async fn send_with_policy(
 
 /// Reads the whole body, so that a body cut short is an error of this attempt.
 async fn buffer(response: Response) -> reqwest::Result<Response> {
-    let status = response.status();
-    let version = response.version();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?;
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    Ok(Response::from(rebuilt))
+    use http_body_util::BodyExt;
+    use reqwest::ResponseBuilderExt;
+    let url = response.url().clone();
+    // Moves the parts (no header copy) and keeps the URL for error messages.
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    if let Ok(carrier) = http::Response::builder().url(url).body(()) {
+        parts.extensions.extend(carrier.into_parts().0.extensions);
+    }
+    Ok(Response::from(http::Response::from_parts(parts, bytes)))
 }
 
 fn is_transient(error: &reqwest::Error) -> bool {

@@ -72,17 +72,6 @@ impl SpecRoutes {
                     .all(|(t, p)| t.starts_with('{') || t == p)
         })
     }
-
-    /// Whether any operation is declared at this path (with another method, say).
-    pub fn knows_path(&self, path: &[&str]) -> bool {
-        self.routes.iter().any(|r| {
-            r.segments.len() == path.len()
-                && r.segments
-                    .iter()
-                    .zip(path)
-                    .all(|(t, p)| t.starts_with('{') || t == p)
-        })
-    }
 }
 
 impl SpecRoute {

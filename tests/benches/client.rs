@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 8;
-const ROUND: Duration = Duration::from_millis(1500);
-const ROUNDS: usize = 3;
+const ROUND: Duration = Duration::from_millis(1000);
+const ROUNDS: usize = 6;
 
 /// The sandbox binary, in its own process.
 struct Mock {
