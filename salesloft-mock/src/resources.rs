@@ -25,6 +25,8 @@ pub struct Call<'a> {
 #[derive(Debug, PartialEq)]
 pub enum Reply {
     Json(StatusCode, Value),
+    /// A body already serialized (one record, written straight from the store).
+    Bytes(StatusCode, Vec<u8>),
     NoContent,
 }
 
@@ -32,8 +34,16 @@ fn ok(value: Value) -> Result<Reply, ApiError> {
     Ok(Reply::Json(StatusCode::OK, value))
 }
 
+/// `{"data": record}`, serialized from the record itself without building a JSON value first
+/// (the hot path of GET person).
 fn one(record: &Record) -> Result<Reply, ApiError> {
-    ok(json!({"data": record.render()}))
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        data: &'a Record,
+    }
+    let bytes =
+        serde_json::to_vec(&Envelope { data: record }).map_err(|_| ApiError::not_found())?;
+    Ok(Reply::Bytes(StatusCode::OK, bytes))
 }
 
 const PERSON_WRITABLE: &[&str] = &[

@@ -252,7 +252,7 @@ async fn api(
             }
         };
         let status = match &outcome {
-            Ok(Reply::Json(status, _)) => *status,
+            Ok(Reply::Json(status, _)) | Ok(Reply::Bytes(status, _)) => *status,
             Ok(Reply::NoContent) => StatusCode::NO_CONTENT,
             Err(e) => e.status,
         };
@@ -272,6 +272,7 @@ async fn api(
     }
     let mut response = match outcome {
         Ok(Reply::Json(status, value)) => faulty_body(status, to_bytes(&value), body_fault),
+        Ok(Reply::Bytes(status, bytes)) => faulty_body(status, bytes, body_fault),
         Ok(Reply::NoContent) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;

@@ -37,6 +37,21 @@ impl Record {
     }
 }
 
+impl serde::Serialize for Record {
+    /// The same document as [`Record::render`], written without copying the fields.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 3))?;
+        map.serialize_entry("id", &self.id)?;
+        for (key, value) in &self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("created_at", &timestamp(self.created_at))?;
+        map.serialize_entry("updated_at", &timestamp(self.updated_at))?;
+        map.end()
+    }
+}
+
 /// Timestamps as SalesLoft sends them: microseconds and the team's offset.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     let offset = FixedOffset::east_opt(TEAM_OFFSET_SECONDS).expect("valid offset");
@@ -296,4 +311,16 @@ pub fn person_fields(
         "account_crm_id": null, "cadences": [],
     });
     v.as_object().cloned().expect("object")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializing_a_record_is_its_rendering() {
+        let store = Store::new(crate::Config::default(), "http://x".into(), Utc::now());
+        let person = store.people.rows.values().next().unwrap();
+        assert_eq!(serde_json::to_value(person).unwrap(), person.render());
+    }
 }
