@@ -71,20 +71,17 @@ impl Client {
 #[derive(Clone, Debug)]
 pub struct ClientBuilder {
     base_url: String,
-    tokens: Arc<dyn TokenSource>,
-    retry: RetryPolicy,
     timeout: Duration,
-    clock: Arc<dyn Clock>,
+    /// Token source, retry policy and clock, with their defaults from [`hooks::Inner::new`].
+    inner: hooks::Inner,
 }
 
 impl ClientBuilder {
     pub fn new(tokens: Arc<dyn TokenSource>) -> Self {
         Self {
             base_url: DEFAULT_BASE_URL.to_string(),
-            tokens,
-            retry: RetryPolicy::default(),
             timeout: Duration::from_secs(60),
-            clock: Arc::new(SystemClock),
+            inner: hooks::Inner::new(tokens),
         }
     }
 
@@ -96,7 +93,7 @@ impl ClientBuilder {
 
     /// When failed requests are sent again; [`RetryPolicy::none`] turns retries off.
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.inner = self.inner.with_policy(retry);
         self
     }
 
@@ -108,16 +105,13 @@ impl ClientBuilder {
 
     /// The clock used for rate-limit waits and backoff (a simulation can replace it).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.inner = self.inner.with_clock(clock);
         self
     }
 
     pub fn build(self) -> Result<Client, ApiError> {
         let http = http_client(self.timeout)
             .map_err(|e| ApiError::InvalidRequest(format!("HTTP client: {e}")))?;
-        let inner = hooks::Inner::new(self.tokens)
-            .with_policy(self.retry)
-            .with_clock(self.clock);
-        Ok(Client::new_with_client(&self.base_url, http, inner))
+        Ok(Client::new_with_client(&self.base_url, http, self.inner))
     }
 }

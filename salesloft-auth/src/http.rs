@@ -14,12 +14,13 @@ pub struct OAuthHttp(reqwest::Client);
 pub struct HttpError(String);
 
 impl OAuthHttp {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new() -> Result<Self, crate::error::AuthError> {
         salesloft_api::install_tls_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
-            .build()?;
+            .build()
+            .map_err(|e| crate::error::AuthError::Http(e.to_string()))?;
         Ok(Self(client))
     }
 }

@@ -40,7 +40,7 @@ impl OAuthTokens {
         store: Arc<dyn CredentialStore>,
         credentials: Credentials,
     ) -> Result<Self, AuthError> {
-        let http = OAuthHttp::new().map_err(|e| AuthError::Http(e.to_string()))?;
+        let http = OAuthHttp::new()?;
         Ok(Self {
             app,
             http,
@@ -138,7 +138,7 @@ pub struct ClientCredentialsTokens {
 
 impl ClientCredentialsTokens {
     pub fn new(app: OAuthApp) -> Result<Self, AuthError> {
-        let http = OAuthHttp::new().map_err(|e| AuthError::Http(e.to_string()))?;
+        let http = OAuthHttp::new()?;
         Ok(Self {
             app,
             http,

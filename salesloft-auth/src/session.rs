@@ -146,7 +146,7 @@ pub async fn login(
     let code = server
         .wait(&request.state, sign_in, options.timeout)
         .await?;
-    let http = OAuthHttp::new().map_err(|e| AuthError::Http(e.to_string()))?;
+    let http = OAuthHttp::new()?;
     let credentials = oauth::exchange_code(&app, &http, &code, &request.pkce_verifier).await?;
     store.save(&credentials)?;
     Ok(credentials)
