@@ -10,9 +10,9 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::token::TokenSource;
 use progenitor_client::{ClientHooks, ClientInfo, Error, OperationInfo};
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue, InvalidHeaderValue};
 use reqwest::{Request, Response};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// What every generated `Client` carries for its hooks. Clones share the rate-limit budget.
 #[derive(Clone, Debug)]
@@ -21,6 +21,7 @@ pub struct Inner {
     pub(crate) policy: RetryPolicy,
     pub(crate) pacer: Arc<Pacer>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) bearer: Arc<BearerHeader>,
 }
 
 impl Inner {
@@ -30,6 +31,7 @@ impl Inner {
             policy: RetryPolicy::default(),
             pacer: Arc::default(),
             clock: Arc::new(SystemClock),
+            bearer: Arc::default(),
         }
     }
 
@@ -52,24 +54,58 @@ impl ClientHooks<Inner> for Client {
             .token()
             .await
             .map_err(|e| Error::Custom(e.to_string()))?;
-        set_bearer(request, &token)
+        self.inner()
+            .bearer
+            .set(request, &token)
             .map_err(|_| Error::InvalidRequest("the token is not a valid header value".into()))
     }
 
     async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
-        crate::transport::execute(self.client(), self.inner(), request, info.operation_id).await
+        // Boxed: the transport's future is large (a request, a response, the waits), and the
+        // generated code would otherwise move it several times per request.
+        Box::pin(crate::transport::execute(
+            self.client(),
+            self.inner(),
+            request,
+            info.operation_id,
+        ))
+        .await
     }
 }
 
-/// Sets `Authorization: Bearer <token>`, marked sensitive.
-pub(crate) fn set_bearer(
-    request: &mut Request,
-    token: &Secret,
-) -> Result<(), reqwest::header::InvalidHeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))?;
-    value.set_sensitive(true);
-    request.headers_mut().insert(AUTHORIZATION, value);
-    Ok(())
+/// The `Authorization: Bearer <token>` header of the current token, marked sensitive. It is
+/// built once per token and shared by every request after (a clone is a reference count), as
+/// is the token itself.
+#[derive(Debug, Default)]
+pub(crate) struct BearerHeader {
+    last: Mutex<Option<(Secret, HeaderValue)>>,
+}
+
+impl BearerHeader {
+    /// Puts the header for `token` on `request`.
+    pub(crate) fn set(
+        &self,
+        request: &mut Request,
+        token: &Secret,
+    ) -> Result<(), InvalidHeaderValue> {
+        let value = self.value(token)?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(())
+    }
+
+    fn value(&self, token: &Secret) -> Result<HeaderValue, InvalidHeaderValue> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached, value)) = last.as_ref()
+            && (cached.same_copy(token) || cached == token)
+        {
+            return Ok(value.clone());
+        }
+        let bytes = bytes::Bytes::from(format!("Bearer {}", token.expose()));
+        let mut value = HeaderValue::from_maybe_shared(bytes)?;
+        value.set_sensitive(true);
+        *last = Some((token.clone(), value.clone()));
+        Ok(value)
+    }
 }
 
 /// The bearer token a request carries.
@@ -88,7 +124,8 @@ mod tests {
             reqwest::Method::GET,
             "http://127.0.0.1/v2/me.json".parse().unwrap(),
         );
-        set_bearer(&mut request, &Secret::new("ak_secret")).unwrap();
+        let bearer = BearerHeader::default();
+        bearer.set(&mut request, &Secret::new("ak_secret")).unwrap();
         let value = &request.headers()[AUTHORIZATION];
         assert!(value.is_sensitive());
         assert!(
@@ -96,5 +133,26 @@ mod tests {
             "reqwest hides sensitive headers in Debug"
         );
         assert_eq!(bearer_of(&request).unwrap().expose(), "ak_secret");
+    }
+
+    #[test]
+    fn a_new_token_gets_a_new_header() {
+        let bearer = BearerHeader::default();
+        let mut request = Request::new(
+            reqwest::Method::GET,
+            "http://127.0.0.1/v2/me.json".parse().unwrap(),
+        );
+        bearer.set(&mut request, &Secret::new("at_1")).unwrap();
+        bearer.set(&mut request, &Secret::new("at_1")).unwrap();
+        assert_eq!(bearer_of(&request).unwrap().expose(), "at_1");
+        bearer.set(&mut request, &Secret::new("at_2")).unwrap();
+        assert_eq!(bearer_of(&request).unwrap().expose(), "at_2");
+        assert!(request.headers()[AUTHORIZATION].is_sensitive());
+        assert!(
+            bearer
+                .set(&mut request, &Secret::new("bad\ntoken"))
+                .is_err(),
+            "a token that is no header value is refused"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use chrono::{DateTime, Utc};
-use reqwest::header::{DATE, HeaderMap};
+use reqwest::header::{DATE, HeaderMap, HeaderName, HeaderValue};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -31,6 +31,11 @@ pub fn request_cost(url: &reqwest::Url) -> u32 {
     page_cost(page.unwrap_or(1))
 }
 
+/// `x-ratelimit-endpoint-cost`: what the request just answered cost.
+pub const COST_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-endpoint-cost");
+/// `x-ratelimit-remaining-minute`: what is left of the team's budget this minute.
+pub const REMAINING_HEADER: HeaderName = HeaderName::from_static("x-ratelimit-remaining-minute");
+
 /// The rate-limit figures of one response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RateLimitInfo {
@@ -42,24 +47,62 @@ pub struct RateLimitInfo {
 
 impl RateLimitInfo {
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse().ok();
-        Self {
-            cost: number("x-ratelimit-endpoint-cost"),
-            remaining: number("x-ratelimit-remaining-minute"),
+        let number = |value: &HeaderValue| value.to_str().ok()?.trim().parse().ok();
+        // One pass over the few headers of an answer costs less than hashing both long names.
+        let mut info = Self::default();
+        for (name, value) in headers {
+            if *name == COST_HEADER {
+                info.cost = number(value);
+            } else if *name == REMAINING_HEADER {
+                info.remaining = number(value);
+            }
         }
+        info
     }
 }
 
+const MINUTE_MS: i64 = 60_000;
+
 #[derive(Debug, Default)]
 struct Budget {
-    /// The service's minute (seconds since the epoch / 60) the figure belongs to.
+    /// The service's minute (milliseconds since the epoch / 60,000) the figure belongs to.
     minute: Option<i64>,
     /// Budget left in that minute, less what requests in flight have reserved.
     remaining: Option<u32>,
     /// Service clock minus local clock, from the `Date` header, in milliseconds.
     offset_ms: i64,
-    /// The last `Date` header read: the same second needs no second parse.
-    last_date: Option<reqwest::header::HeaderValue>,
+    /// The last `Date` header read, and its minute: the same second needs no second parse.
+    last_date: Option<(HeaderValue, i64)>,
+}
+
+impl Budget {
+    fn service_now_ms(&self, clock: &dyn Clock) -> i64 {
+        clock.now_millis() + self.offset_ms
+    }
+
+    /// The service's minute when it answered: its `Date` header, else our clock corrected.
+    fn minute_of(&mut self, date: Option<&HeaderValue>, clock: &dyn Clock) -> i64 {
+        let Some(date) = date else {
+            return self.service_now_ms(clock).div_euclid(MINUTE_MS);
+        };
+        if let Some((last, minute)) = &self.last_date
+            && last == date
+        {
+            return *minute;
+        }
+        let parsed = date
+            .to_str()
+            .ok()
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok());
+        let Some(parsed) = parsed else {
+            return self.service_now_ms(clock).div_euclid(MINUTE_MS);
+        };
+        let service_ms = parsed.with_timezone(&Utc).timestamp_millis();
+        self.offset_ms = service_ms - clock.now_millis();
+        let minute = service_ms.div_euclid(MINUTE_MS);
+        self.last_date = Some((date.clone(), minute));
+        minute
+    }
 }
 
 /// The budget shared by every clone of a client.
@@ -76,30 +119,30 @@ impl Pacer {
         self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn service_now(budget: &Budget, clock: &dyn Clock) -> DateTime<Utc> {
-        clock.now() + chrono::Duration::milliseconds(budget.offset_ms)
-    }
-
     /// How long to wait before a request costing `cost` can be paid for; `None` reserves the
     /// cost and lets it go now.
     pub fn reserve(&self, cost: u32, clock: &dyn Clock) -> Option<Duration> {
         let mut budget = self.budget();
-        let now = Self::service_now(&budget, clock);
-        let minute = now.timestamp().div_euclid(60);
-        if budget.minute.is_some_and(|m| m < minute) {
-            budget.minute = Some(minute);
-            budget.remaining = None;
-        }
         match budget.remaining {
-            Some(left) if left < cost => {
-                let next = DateTime::<Utc>::from_timestamp((minute + 1) * 60, 0)?;
-                Some((next - now).to_std().unwrap_or_default() + MINUTE_MARGIN)
-            }
-            Some(left) => {
+            // Unknown (no answer yet this minute): go, and learn from the answer.
+            None => None,
+            // Enough, even if the figure is of a minute gone by (a new minute has more).
+            Some(left) if left >= cost => {
                 budget.remaining = Some(left - cost);
                 None
             }
-            None => None,
+            Some(_) => {
+                let now = budget.service_now_ms(clock);
+                let minute = now.div_euclid(MINUTE_MS);
+                if budget.minute.is_some_and(|m| m < minute) {
+                    // The spent figure was of a minute gone by: this one starts unknown.
+                    budget.minute = Some(minute);
+                    budget.remaining = None;
+                    return None;
+                }
+                let until_next = ((minute + 1) * MINUTE_MS - now).max(0) as u64;
+                Some(Duration::from_millis(until_next) + MINUTE_MARGIN)
+            }
         }
     }
 
@@ -123,20 +166,9 @@ impl Pacer {
         spent: bool,
         clock: &dyn Clock,
     ) {
-        let mut budget = self.budget();
-        let date = headers.get(DATE);
-        if date.is_some() && date != budget.last_date.as_ref() {
-            budget.last_date = date.cloned();
-            let parsed = date
-                .and_then(|d| d.to_str().ok())
-                .and_then(|d| DateTime::parse_from_rfc2822(d).ok());
-            if let Some(date) = parsed {
-                budget.offset_ms = (date.with_timezone(&Utc) - clock.now()).num_milliseconds();
-            }
-        }
-        let now = Self::service_now(&budget, clock);
-        let minute = now.timestamp().div_euclid(60);
         let remaining = if spent { Some(0) } else { info.remaining };
+        let mut budget = self.budget();
+        let minute = budget.minute_of(headers.get(DATE), clock);
         let Some(remaining) = remaining else { return };
         match budget.minute {
             Some(m) if m > minute => {}

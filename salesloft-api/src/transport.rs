@@ -5,7 +5,7 @@
 //! The response body is read here, so a connection that breaks mid-body is retried like one
 //! that never connected; the generated code then decodes the buffered body.
 
-use crate::hooks::{Inner, bearer_of, set_bearer};
+use crate::hooks::{Inner, bearer_of};
 use crate::ratelimit::{RateLimitInfo, request_cost};
 use crate::retry::RetryPolicy;
 use crate::token::{AfterUnauthorized, TokenError};
@@ -36,7 +36,8 @@ pub async fn execute(
         cost = tracing::field::Empty,
         remaining = tracing::field::Empty,
     );
-    send_with_policy(http, inner, request)
+    // A disabled span (no subscriber) clones for nothing; recording on it is a no-op.
+    send_with_policy(http, inner, request, span.clone())
         .instrument(span)
         .await
 }
@@ -45,6 +46,7 @@ async fn send_with_policy(
     http: &reqwest::Client,
     inner: &Inner,
     mut template: Request,
+    span: tracing::Span,
 ) -> reqwest::Result<Response> {
     let policy = &inner.policy;
     let clock = inner.clock.as_ref();
@@ -53,7 +55,7 @@ async fn send_with_policy(
     let (mut attempt, mut failures, mut rate_limited, mut refreshed) = (0u32, 0u32, 0u32, false);
     loop {
         attempt += 1;
-        tracing::Span::current().record("attempt", attempt);
+        span.record("attempt", attempt);
         // Without a clone (a streaming body) there is no second attempt.
         let Some(request) = template.try_clone() else {
             inner.pacer.acquire(cost, clock).await;
@@ -70,7 +72,6 @@ async fn send_with_policy(
                 let info = RateLimitInfo::from_headers(response.headers());
                 let spent = status == StatusCode::TOO_MANY_REQUESTS;
                 inner.pacer.observe(response.headers(), info, spent, clock);
-                let span = tracing::Span::current();
                 span.record("status", status.as_u16());
                 if let Some(cost) = info.cost {
                     span.record("cost", cost);
@@ -120,18 +121,20 @@ async fn send_with_policy(
     }
 }
 
-/// Reads the whole body, so that a body cut short is an error of this attempt.
-async fn buffer(response: Response) -> reqwest::Result<Response> {
-    use http_body_util::BodyExt;
+/// Reads the whole body, so that a body cut short is an error of this attempt. The answer
+/// keeps its status, headers (moved, not copied) and URL (for error messages).
+async fn buffer(mut response: Response) -> reqwest::Result<Response> {
     use reqwest::ResponseBuilderExt;
+    let (status, version) = (response.status(), response.version());
+    let headers = std::mem::take(response.headers_mut());
     let url = response.url().clone();
-    // Moves the parts (no header copy) and keeps the URL for error messages.
-    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let bytes = body.collect().await?.to_bytes();
-    if let Ok(carrier) = http::Response::builder().url(url).body(()) {
-        parts.extensions.extend(carrier.into_parts().0.extensions);
-    }
-    Ok(Response::from(http::Response::from_parts(parts, bytes)))
+    let body = response.bytes().await?;
+    let carrier = http::Response::builder().url(url).body(());
+    let mut buffered = carrier.unwrap_or_default().map(|()| body);
+    *buffered.status_mut() = status;
+    *buffered.version_mut() = version;
+    *buffered.headers_mut() = headers;
+    Ok(Response::from(buffered))
 }
 
 fn is_transient(error: &reqwest::Error) -> bool {
@@ -159,7 +162,7 @@ async fn refresh(inner: &Inner, template: &mut Request) -> Result<bool, TokenErr
         return Ok(false);
     }
     let token = inner.tokens.token().await?;
-    Ok(set_bearer(template, &token).is_ok())
+    Ok(inner.bearer.set(template, &token).is_ok())
 }
 
 /// The 401 stands because no new token could be had: its `error` says why (for example
