@@ -21,7 +21,8 @@ pub enum ApiError {
     },
     /// No answer: connection refused or dropped, timeout, TLS.
     #[error(
-        "could not reach SalesLoft ({source}); check the network and the base URL, then try again"
+        "could not reach SalesLoft ({}); check the network and the base URL, then try again",
+        chain(source)
     )]
     Connection {
         #[source]
@@ -142,4 +143,20 @@ impl From<progenitor_client::Error<ErrorBody>> for ApiError {
             E::Custom(message) => Self::Credentials(message),
         }
     }
+}
+
+/// An error and its causes, one after another: reqwest's own message ("error sending request
+/// for url ...") does not say whether the connection was refused, cut or timed out; its
+/// sources do.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }

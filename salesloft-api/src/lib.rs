@@ -72,6 +72,8 @@ impl Client {
 pub struct ClientBuilder {
     base_url: String,
     timeout: Duration,
+    /// A `reqwest::Client` of the caller's, used as it is (its pool, proxy and timeouts).
+    http: Option<reqwest::Client>,
     /// Token source, retry policy and clock, with their defaults from [`hooks::Inner::new`].
     inner: hooks::Inner,
 }
@@ -81,6 +83,7 @@ impl ClientBuilder {
         Self {
             base_url: DEFAULT_BASE_URL.to_string(),
             timeout: Duration::from_secs(60),
+            http: None,
             inner: hooks::Inner::new(tokens),
         }
     }
@@ -103,6 +106,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends through `http` instead of a client of our own, sharing its connection pool (and
+    /// its settings: [`ClientBuilder::timeout`] is then not used). Build it with redirects
+    /// off, as [`http_client`] does: a redirect followed would carry the bearer token along.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
     /// The clock used for rate-limit waits and backoff (a simulation can replace it).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.inner = self.inner.with_clock(clock);
@@ -110,8 +121,11 @@ impl ClientBuilder {
     }
 
     pub fn build(self) -> Result<Client, ApiError> {
-        let http = http_client(self.timeout)
-            .map_err(|e| ApiError::InvalidRequest(format!("HTTP client: {e}")))?;
+        let http = match self.http {
+            Some(http) => http,
+            None => http_client(self.timeout)
+                .map_err(|e| ApiError::InvalidRequest(format!("HTTP client: {e}")))?,
+        };
         Ok(Client::new_with_client(&self.base_url, http, self.inner))
     }
 }

@@ -202,3 +202,35 @@ async fn service_errors_carry_status_message_fields_and_figures() {
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("Fix the fields named"), "{err}");
 }
+
+#[tokio::test]
+async fn a_slow_answer_times_out_unless_the_callers_own_http_client_waits_longer() {
+    use salesloft_api::{ApiKey, ClientBuilder};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let (sandbox, _) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    sandbox.set_latency(Duration::from_millis(400));
+    let builder = || {
+        ClientBuilder::new(Arc::new(ApiKey::new(sandbox.api_key())))
+            .base_url(sandbox.api_base_url())
+            .retry_policy(RetryPolicy::none())
+            .timeout(Duration::from_millis(100))
+    };
+
+    let hasty = builder().build().unwrap();
+    let err = ApiError::from(hasty.get_me().send().await.unwrap_err());
+    assert!(
+        matches!(err, ApiError::Connection { .. }) && err.is_retryable(),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("timed out"), "{err}");
+
+    // A caller's reqwest client is used as it is: its timeout, not the builder's.
+    let http = salesloft_api::http_client(Duration::from_secs(10)).unwrap();
+    let patient = builder().http_client(http).build().unwrap();
+    patient
+        .get_me()
+        .send()
+        .await
+        .expect("the caller's client waits");
+}
