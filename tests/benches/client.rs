@@ -20,8 +20,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 8;
-const ROUND: Duration = Duration::from_millis(1000);
-const ROUNDS: usize = 6;
+/// The overhead is measured in short slices, bare and client in turn (ABBA), so that the
+/// machine's own drift (a shared 2-core VM varies by tens of percent from second to second)
+/// falls on both alike.
+const SLICE: Duration = Duration::from_millis(100);
+const PAIRS: usize = 60;
 
 /// The sandbox binary, in its own process.
 struct Mock {
@@ -138,24 +141,25 @@ impl salesloft_api::Clock for SimulatedClock {
     }
 }
 
-fn client(mock: &Mock, clock: Option<Arc<SimulatedClock>>) -> Client {
-    let mut builder =
-        ClientBuilder::new(Arc::new(salesloft_api::ApiKey::new(mock.api_key.as_str())))
-            .base_url(&mock.base)
-            .retry_policy(RetryPolicy::default());
-    if let Some(clock) = clock {
-        builder = builder.clock(clock);
-    }
-    builder.build().expect("client")
+/// The `api-version` header the generated client adds to every request.
+fn api_version() -> &'static str {
+    <Client as salesloft_api::ClientInfo<salesloft_api::hooks::Inner>>::api_version()
 }
 
-/// Requests a second, `CONCURRENCY` at a time for `ROUND`, of `one`.
-async fn rate<F, Fut>(one: F) -> f64
+/// A client of the sandbox with the default retry policy, authenticated by its API key.
+fn client(mock: &Mock) -> ClientBuilder {
+    ClientBuilder::new(Arc::new(salesloft_api::ApiKey::new(mock.api_key.as_str())))
+        .base_url(&mock.base)
+        .retry_policy(RetryPolicy::default())
+}
+
+/// Requests done and seconds taken, `CONCURRENCY` at a time for `SLICE`, of `one`.
+async fn rate<F, Fut>(one: F) -> (u64, f64)
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let deadline = Instant::now() + ROUND;
+    let deadline = Instant::now() + SLICE;
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let one = one.clone();
@@ -174,20 +178,54 @@ where
     for task in tasks {
         total += task.await.expect("task");
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    (total, started.elapsed().as_secs_f64())
 }
 
-async fn overhead(mock: &Mock) -> (f64, f64) {
+enum Side {
+    Bare,
+    Client,
+}
+
+/// `BENCH_PROFILE=bare:N` or `client:N`: only N requests of one side, one at a time, and no
+/// other measurement. For `valgrind --tool=callgrind`, whose instruction counts do not drift
+/// with the machine as requests a second do: the difference between two counts divided by the
+/// difference in N is the instructions one request costs.
+fn profile_request() -> Option<(Side, usize)> {
+    let spec = std::env::var("BENCH_PROFILE").ok()?;
+    let (side, count) = spec.split_once(':')?;
+    let side = match side {
+        "bare" => Side::Bare,
+        "client" => Side::Client,
+        _ => return None,
+    };
+    Some((side, count.parse().ok()?))
+}
+
+/// Requests a second of the bare loop and of the client, or `None` when profiling.
+async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
     let url = format!("{}/v2/people/1.json", mock.base);
-    // The same reqwest configuration as the client's (rustls on ring, 60 s timeout, no
-    // redirects), so the ratio measures the hook stack and nothing else.
-    let bare_http = salesloft_api::http_client(Duration::from_secs(60)).expect("bare");
+    // One reqwest client (rustls on ring, 60 s timeout, no redirects) and so one connection
+    // pool for both sides: the same connections, served by the same sandbox threads, so the
+    // ratio measures the hook stack and nothing else.
+    let http = salesloft_api::http_client(Duration::from_secs(60)).expect("http");
     let key = mock.api_key.clone();
-    let ours = client(mock, None);
+    let ours = client(mock)
+        .http_client(http.clone())
+        .build()
+        .expect("client");
+    // Neither side allocates for its own bookkeeping: each request only clones an `Arc`.
+    let target = Arc::new((http, url, key));
     let bare = move || {
-        let (http, url, key) = (bare_http.clone(), url.clone(), key.clone());
+        let target = target.clone();
         async move {
-            let Ok(response) = http.get(&url).bearer_auth(&key).send().await else {
+            let (http, url, key) = &*target;
+            // The request the generated client sends, header for header.
+            let request = http
+                .get(url)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header("api-version", api_version())
+                .bearer_auth(key);
+            let Ok(response) = request.send().await else {
                 return false;
             };
             let Ok(bytes) = response.bytes().await else {
@@ -196,19 +234,44 @@ async fn overhead(mock: &Mock) -> (f64, f64) {
             serde_json::from_slice::<salesloft_api::types::PersonEnvelope>(&bytes).is_ok()
         }
     };
+    let ours = Arc::new(ours);
     let hooked = move || {
         let client = ours.clone();
         async move { client.get_person().id(1).send().await.is_ok() }
     };
-    rate(bare.clone()).await; // warm-up
-    rate(hooked.clone()).await;
-    let (mut bare_rps, mut client_rps) = (0.0, 0.0);
-    for _ in 0..ROUNDS {
-        bare_rps += rate(bare.clone()).await / ROUNDS as f64;
-        client_rps += rate(hooked.clone()).await / ROUNDS as f64;
-        mock.clear_requests().await;
+    if let Some((side, count)) = profile_request() {
+        for _ in 0..count {
+            let ok = match side {
+                Side::Bare => bare().await,
+                Side::Client => hooked().await,
+            };
+            assert!(ok, "a request failed");
+        }
+        return None;
     }
-    (bare_rps, client_rps)
+    for _ in 0..5 {
+        rate(bare.clone()).await; // warm-up: connections, allocator, caches
+        rate(hooked.clone()).await;
+    }
+    let (mut bare_done, mut bare_secs, mut client_done, mut client_secs) = (0, 0.0, 0, 0.0);
+    for pair in 0..PAIRS {
+        let (b, c) = if pair % 2 == 0 {
+            let b = rate(bare.clone()).await;
+            (b, rate(hooked.clone()).await)
+        } else {
+            let c = rate(hooked.clone()).await;
+            (rate(bare.clone()).await, c)
+        };
+        (bare_done, bare_secs) = (bare_done + b.0, bare_secs + b.1);
+        (client_done, client_secs) = (client_done + c.0, client_secs + c.1);
+        if pair % 10 == 9 {
+            mock.clear_requests().await;
+        }
+    }
+    Some((
+        bare_done as f64 / bare_secs,
+        client_done as f64 / client_secs,
+    ))
 }
 
 /// Peak resident memory of this process since the last reset, in MiB (Linux).
@@ -389,18 +452,25 @@ async fn refresh(mock: &Mock) -> (usize, usize) {
 async fn main() {
     let mock = Mock::start();
 
-    let (bare_rps, client_rps) = overhead(&mock).await;
+    let Some((bare_rps, client_rps)) = overhead(&mock).await else {
+        return;
+    };
     let ratio = client_rps / bare_rps;
     eprintln!(
         "overhead measured: bare {bare_rps:.0}/s, client {client_rps:.0}/s, ratio {ratio:.3}"
     );
+    // `cargo bench -p tests --bench client -- overhead`: the first measurement alone.
+    if std::env::args().any(|a| a == "overhead") {
+        println!("overhead_ratio={ratio:.3}");
+        return;
+    }
 
     let clock = Arc::new(SimulatedClock {
         offset_ms: AtomicI64::new(0),
         admin: format!("{}/__admin/clock", mock.base),
         http: reqwest::Client::new(),
     });
-    let paced = client(&mock, Some(clock.clone()));
+    let paced = client(&mock).clock(clock.clone()).build().expect("client");
     let mut syncs = Vec::new();
     let mut walk = Cost::default();
     for n in [5_000u64, 50_000, 200_000] {
