@@ -10,12 +10,6 @@ use std::time::Duration;
 
 pub trait Clock: Send + Sync + Debug {
     fn now(&self) -> DateTime<Utc>;
-
-    /// `now` in milliseconds since the epoch (the pacer's unit; cheaper for the system clock).
-    fn now_millis(&self) -> i64 {
-        self.now().timestamp_millis()
-    }
-
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
@@ -26,11 +20,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-
-    fn now_millis(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        since_epoch.map_or(0, |d| d.as_millis() as i64)
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {

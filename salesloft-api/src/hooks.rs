@@ -95,8 +95,9 @@ impl BearerHeader {
 
     fn value(&self, token: &Secret) -> Result<HeaderValue, InvalidHeaderValue> {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        // The same token is the same `Arc`, which `==` checks before comparing the text.
         if let Some((cached, value)) = last.as_ref()
-            && (cached.same_copy(token) || cached == token)
+            && cached == token
         {
             return Ok(value.clone());
         }

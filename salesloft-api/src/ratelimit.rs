@@ -77,7 +77,7 @@ struct Budget {
 
 impl Budget {
     fn service_now_ms(&self, clock: &dyn Clock) -> i64 {
-        clock.now_millis() + self.offset_ms
+        clock.now().timestamp_millis() + self.offset_ms
     }
 
     /// The service's minute when it answered: its `Date` header, else our clock corrected.
@@ -98,7 +98,7 @@ impl Budget {
             return self.service_now_ms(clock).div_euclid(MINUTE_MS);
         };
         let service_ms = parsed.with_timezone(&Utc).timestamp_millis();
-        self.offset_ms = service_ms - clock.now_millis();
+        self.offset_ms = service_ms - clock.now().timestamp_millis();
         let minute = service_ms.div_euclid(MINUTE_MS);
         self.last_date = Some((date.clone(), minute));
         minute

@@ -20,11 +20,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-
-    /// Whether both are the same copy (cheaper than comparing the values).
-    pub(crate) fn same_copy(&self, other: &Secret) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
 }
 
 impl From<String> for Secret {
@@ -81,7 +76,5 @@ mod tests {
         let json = serde_json::to_string(&secret).unwrap();
         assert_eq!(json, r#""rt_1""#);
         assert_eq!(serde_json::from_str::<Secret>(&json).unwrap(), secret);
-        assert!(secret.same_copy(&secret.clone()));
-        assert!(!secret.same_copy(&Secret::new("rt_1")));
     }
 }

@@ -56,12 +56,11 @@ async fn send_with_policy(
     loop {
         attempt += 1;
         span.record("attempt", attempt);
+        inner.pacer.acquire(cost, clock).await;
         // Without a clone (a streaming body) there is no second attempt.
         let Some(request) = template.try_clone() else {
-            inner.pacer.acquire(cost, clock).await;
             return http.execute(template).await;
         };
-        inner.pacer.acquire(cost, clock).await;
         let outcome = match http.execute(request).await {
             Ok(response) => buffer(response).await,
             Err(e) => Err(e),
