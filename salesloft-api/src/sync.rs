@@ -151,8 +151,12 @@ where
     /// the same request.
     pub async fn next(&mut self) -> Option<Result<E::Item, ApiError>> {
         loop {
-            if let Some(item) = self.buffer.pop_front() {
-                return Some(Ok(item));
+            // The cursor moves as records are handed out, not as pages arrive: a cursor
+            // stored in the middle of a page resumes at the next record.
+            while let Some(item) = self.buffer.pop_front() {
+                if self.take(&item) {
+                    return Some(Ok(item));
+                }
             }
             let window = self.window()?;
             self.requests += 1;
@@ -161,11 +165,7 @@ where
                 Err(e) => return Some(Err(ApiError::from(e))),
             };
             self.phase = self.next_phase(&data);
-            for item in data {
-                if self.take(&item) {
-                    self.buffer.push_back(item);
-                }
-            }
+            self.buffer = data.into();
         }
     }
 

@@ -103,6 +103,36 @@ async fn sync_resumes_from_a_stored_cursor_and_sees_updates_made_meanwhile() {
 }
 
 #[tokio::test]
+async fn a_cursor_stored_in_the_middle_of_a_page_resumes_at_the_next_record() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    only_people(&sandbox, 0);
+    for _ in 0..150 {
+        sandbox.clock().advance(chrono::Duration::milliseconds(1));
+        sandbox.seed_people(1);
+    }
+    let mut sync = IncrementalSync::new(SyncCursor::default(), |window| {
+        let client = client.clone();
+        async move { sync_request!(client.list_people(), window).await }
+    });
+    let mut first_part = Vec::new();
+    for _ in 0..30 {
+        let person = sync.next().await.expect("a person").expect("sync succeeds");
+        first_part.push(person.id.unwrap());
+    }
+    let stored = sync.cursor().clone();
+    drop(sync);
+
+    let (rest, _, _) = sync_all(&client, stored).await;
+    assert_eq!(
+        rest.len(),
+        120,
+        "neither the 70 left of the first page lost nor any repeated"
+    );
+    let all: HashSet<i64> = first_part.iter().chain(&rest).copied().collect();
+    assert_eq!(all.len(), 150);
+}
+
+#[tokio::test]
 async fn records_sharing_one_updated_at_are_synced_once_without_looping() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
     only_people(&sandbox, 250);
