@@ -12,7 +12,7 @@ use crate::credentials::Credentials;
 use crate::error::AuthError;
 use crate::http::OAuthHttp;
 use crate::oauth;
-use crate::store::CredentialStore;
+use crate::store::{CredentialStore, StoreError};
 use chrono::Utc;
 use salesloft_api::{AfterUnauthorized, BoxFuture, Secret, TokenError, TokenSource};
 use std::sync::Arc;
@@ -68,9 +68,13 @@ impl OAuthTokens {
         rejected: Option<&Secret>,
     ) -> Result<Credentials, AuthError> {
         let store = self.store.clone();
+        // Taking a file lock blocks: off the async threads. A failed task is a store error.
         let guard = tokio::task::spawn_blocking(move || store.lock())
             .await
-            .map_err(|e| AuthError::Callback(e.to_string()))??;
+            .map_err(|e| StoreError::Io {
+                path: self.store.describe().into(),
+                source: std::io::Error::other(e),
+            })??;
         let stored = self.store.load()?;
         let now = Utc::now();
         if let Some(stored) = &stored {
