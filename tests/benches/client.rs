@@ -192,13 +192,15 @@ enum Side {
 /// difference in N is the instructions one request costs.
 fn profile_request() -> Option<(Side, usize)> {
     let spec = std::env::var("BENCH_PROFILE").ok()?;
-    let (side, count) = spec.split_once(':')?;
-    let side = match side {
-        "bare" => Side::Bare,
-        "client" => Side::Client,
-        _ => return None,
-    };
-    Some((side, count.parse().ok()?))
+    let parsed = spec.split_once(':').and_then(|(side, count)| {
+        let side = match side {
+            "bare" => Side::Bare,
+            "client" => Side::Client,
+            _ => return None,
+        };
+        Some((side, count.parse().ok()?))
+    });
+    Some(parsed.unwrap_or_else(|| panic!("BENCH_PROFILE is bare:N or client:N, not {spec:?}")))
 }
 
 /// Requests a second of the bare loop and of the client, or `None` when profiling.
@@ -209,10 +211,12 @@ async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
     // ratio measures the hook stack and nothing else.
     let http = salesloft_api::http_client(Duration::from_secs(60)).expect("http");
     let key = mock.api_key.clone();
-    let ours = client(mock)
-        .http_client(http.clone())
-        .build()
-        .expect("client");
+    let ours = Arc::new(
+        client(mock)
+            .http_client(http.clone())
+            .build()
+            .expect("client"),
+    );
     // Neither side allocates for its own bookkeeping: each request only clones an `Arc`.
     let target = Arc::new((http, url, key));
     let bare = move || {
@@ -234,7 +238,6 @@ async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
             serde_json::from_slice::<salesloft_api::types::PersonEnvelope>(&bytes).is_ok()
         }
     };
-    let ours = Arc::new(ours);
     let hooked = move || {
         let client = ours.clone();
         async move { client.get_person().id(1).send().await.is_ok() }
