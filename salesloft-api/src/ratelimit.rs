@@ -146,15 +146,20 @@ impl Pacer {
         }
     }
 
-    /// Waits until a request costing `cost` can be paid for, and reserves it.
-    pub async fn acquire(&self, cost: u32, clock: &dyn Clock) {
-        while let Some(wait) = self.reserve(cost, clock) {
+    /// After `reserve` answered `wait`: waits, then reserves `cost` (waiting again if another
+    /// request took the new minute's budget first).
+    pub async fn acquire_after(&self, mut wait: Duration, cost: u32, clock: &dyn Clock) {
+        loop {
             tracing::debug!(
                 wait_ms = wait.as_millis() as u64,
                 cost,
                 "rate-limit budget spent: waiting for the next minute"
             );
             clock.sleep(wait).await;
+            match self.reserve(cost, clock) {
+                None => return,
+                Some(again) => wait = again,
+            }
         }
     }
 

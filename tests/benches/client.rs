@@ -186,7 +186,7 @@ enum Side {
     Client,
 }
 
-/// `BENCH_PROFILE=bare:N` or `client:N`: only N requests of one side, one at a time, and no
+/// `BENCH_PROFILE=bare:N` or `client:N`: only N requests of one side, and no
 /// other measurement. For `valgrind --tool=callgrind`, whose instruction counts do not drift
 /// with the machine as requests a second do: the difference between two counts divided by the
 /// difference in N is the instructions one request costs.
@@ -243,12 +243,26 @@ async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
         async move { client.get_person().id(1).send().await.is_ok() }
     };
     if let Some((side, count)) = profile_request() {
-        for _ in 0..count {
-            let ok = match side {
-                Side::Bare => bare().await,
-                Side::Client => hooked().await,
-            };
-            assert!(ok, "a request failed");
+        // `CONCURRENCY` at a time, as measured: a profile of one request at a time would miss
+        // what many requests in flight cost (bigger working set, more memory traffic).
+        let is_bare = matches!(side, Side::Bare);
+        let tasks: Vec<_> = (0..CONCURRENCY)
+            .map(|_| {
+                let (bare, hooked) = (bare.clone(), hooked.clone());
+                tokio::spawn(async move {
+                    for _ in 0..count / CONCURRENCY {
+                        let ok = if is_bare {
+                            bare().await
+                        } else {
+                            hooked().await
+                        };
+                        assert!(ok, "a request failed");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
         }
         return None;
     }
