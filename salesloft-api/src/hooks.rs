@@ -48,12 +48,14 @@ impl Inner {
 
 impl ClientHooks<Inner> for Client {
     async fn pre<E>(&self, request: &mut Request, _info: &OperationInfo) -> Result<(), Error<E>> {
-        let token = self
-            .inner()
-            .tokens
-            .token()
-            .await
-            .map_err(|e| Error::Custom(e.to_string()))?;
+        let tokens = &self.inner().tokens;
+        let token = match tokens.ready_token() {
+            Some(token) => token,
+            None => tokens
+                .token()
+                .await
+                .map_err(|e| Error::Custom(e.to_string()))?,
+        };
         self.inner()
             .bearer
             .set(request, &token)

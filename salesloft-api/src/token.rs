@@ -46,6 +46,13 @@ pub trait TokenSource: Send + Sync + fmt::Debug {
     /// The bearer token for the next request (refreshing first if it is about to expire).
     fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>>;
 
+    /// The token for the next request if it is at hand now (held, fresh, nobody refreshing
+    /// it); `None` sends the caller to [`TokenSource::token`]. Every request asks this first,
+    /// so that the common case costs no boxed future.
+    fn ready_token(&self) -> Option<Secret> {
+        None
+    }
+
     /// The service answered 401 to a request sent with `rejected`.
     fn unauthorized<'a>(
         &'a self,
@@ -67,6 +74,10 @@ impl ApiKey {
 impl TokenSource for ApiKey {
     fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
         Box::pin(async move { Ok(self.0.clone()) })
+    }
+
+    fn ready_token(&self) -> Option<Secret> {
+        Some(self.0.clone())
     }
 
     fn unauthorized<'a>(

@@ -111,6 +111,13 @@ impl TokenSource for OAuthTokens {
         })
     }
 
+    fn ready_token(&self) -> Option<Secret> {
+        // A refresh in progress holds the lock: then the caller waits in `token`.
+        let current = self.current.try_lock().ok()?;
+        let fresh = !current.expires_within(self.margin, Utc::now());
+        fresh.then(|| current.access_token.clone())
+    }
+
     fn unauthorized<'a>(
         &'a self,
         rejected: &'a Secret,
@@ -170,6 +177,13 @@ impl TokenSource for ClientCredentialsTokens {
         })
     }
 
+    fn ready_token(&self) -> Option<Secret> {
+        let current = self.current.try_lock().ok()?;
+        let held = current.as_ref()?;
+        let fresh = !held.expires_within(self.margin, Utc::now());
+        fresh.then(|| held.access_token.clone())
+    }
+
     fn unauthorized<'a>(
         &'a self,
         rejected: &'a Secret,
@@ -184,5 +198,53 @@ impl TokenSource for ClientCredentialsTokens {
             }
             Ok(AfterUnauthorized::Retry)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+
+    fn credentials(expires_in: chrono::Duration) -> Credentials {
+        Credentials {
+            access_token: Secret::new("at_1"),
+            refresh_token: Some(Secret::new("rt_1")),
+            expires_at: Utc::now() + expires_in,
+            scope: "all".into(),
+            client_id: "id".into(),
+            api_base_url: "http://127.0.0.1:1".into(),
+        }
+    }
+
+    fn tokens(expires_in: chrono::Duration) -> OAuthTokens {
+        let app = OAuthApp::new("id", "secret");
+        OAuthTokens::new(
+            app,
+            Arc::new(MemoryStore::default()),
+            credentials(expires_in),
+        )
+        .expect("token source")
+    }
+
+    #[tokio::test]
+    async fn a_token_is_ready_only_while_fresh_and_nobody_refreshes_it() {
+        let fresh = tokens(chrono::Duration::hours(1));
+        assert_eq!(fresh.ready_token().expect("ready").expose(), "at_1");
+        let refreshing = fresh.current.lock().await;
+        assert!(fresh.ready_token().is_none(), "a refresh holds the lock");
+        drop(refreshing);
+        assert!(fresh.ready_token().is_some());
+
+        let expiring = tokens(chrono::Duration::minutes(1));
+        assert!(
+            expiring.ready_token().is_none(),
+            "within the margin the caller goes to token(), which refreshes"
+        );
+
+        let granted = ClientCredentialsTokens::new(OAuthApp::new("id", "secret")).unwrap();
+        assert!(granted.ready_token().is_none(), "nothing fetched yet");
+        *granted.current.lock().await = Some(credentials(chrono::Duration::hours(1)));
+        assert_eq!(granted.ready_token().expect("ready").expose(), "at_1");
     }
 }
