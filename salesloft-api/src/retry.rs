@@ -43,11 +43,14 @@ impl RetryPolicy {
         }
     }
 
+    /// Whether a failed request with this method may be sent again at all.
     pub fn may_retry(&self, method: &Method) -> bool {
-        matches!(
+        let idempotent = matches!(
             *method,
             Method::GET | Method::PUT | Method::DELETE | Method::HEAD
-        ) || (self.retry_post && matches!(*method, Method::POST | Method::PATCH))
+        );
+        let opted_in = self.retry_post && matches!(*method, Method::POST | Method::PATCH);
+        self.max_attempts > 1 && (idempotent || opted_in)
     }
 
     pub fn is_retryable_status(status: StatusCode) -> bool {
@@ -85,6 +88,14 @@ mod tests {
                 ..policy
             }
             .may_retry(&Method::POST)
+        );
+        let once = RetryPolicy {
+            retry_post: true,
+            ..RetryPolicy::none()
+        };
+        assert!(
+            !once.may_retry(&Method::GET) && !once.may_retry(&Method::POST),
+            "one attempt in all: nothing is retried"
         );
     }
 

@@ -2,8 +2,9 @@
 //! and decide from the answer whether to send it again (401 → refresh once, 429 → wait for the
 //! next minute, 502/503/504 and broken connections → backoff, per the [`RetryPolicy`]).
 //!
-//! The response body is read here, so a connection that breaks mid-body is retried like one
-//! that never connected; the generated code then decodes the buffered body.
+//! For requests the policy may resend, the response body is read here, so a connection that
+//! breaks mid-body is retried like one that never connected; the generated code then decodes
+//! the buffered body.
 
 use crate::hooks::{Inner, bearer_of};
 use crate::ratelimit::{RateLimitInfo, request_cost};
@@ -88,7 +89,13 @@ fn send_with_policy<'a>(
             let Some(request) = copy_to_send(&template) else {
                 return http.execute(template).await;
             };
-            let outcome = send_once(http, request).await;
+            // The body is read here only when a body cut short would be sent again; otherwise
+            // the generated code reads it, and a cut is the same `Connection` error there.
+            let outcome = if retryable {
+                send_once(http, request).await
+            } else {
+                http.execute(request).await
+            };
             let again = match decide(inner, &span, outcome, retryable, &mut tries) {
                 Next::Done(result) => return result,
                 Next::Again(again) => again,

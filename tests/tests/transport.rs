@@ -163,6 +163,28 @@ async fn a_dropped_connection_and_a_malformed_body_give_typed_errors() {
 }
 
 #[tokio::test]
+async fn a_dropped_connection_on_post_is_a_typed_error_and_not_resent() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
+    sandbox.inject(Fault::DropConnection, 1);
+    let err = ApiError::from(
+        client
+            .create_person()
+            .body_map(|b| b.email_address("cut@example.com".to_string()))
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert!(matches!(err, ApiError::Connection { .. }), "{err:?}");
+    assert!(err.is_retryable(), "the caller may decide to try again");
+    let posts = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "the POST was sent once");
+}
+
+#[tokio::test]
 async fn a_dropped_connection_on_get_is_retried_by_default() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
     sandbox.inject(Fault::DropConnection, 1);
