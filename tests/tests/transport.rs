@@ -11,6 +11,30 @@ fn fast_retries() -> RetryPolicy {
     }
 }
 
+/// POST /v2/people.json with only an email address.
+async fn create_person(
+    client: &salesloft_api::Client,
+    email: &str,
+) -> Result<
+    salesloft_api::ResponseValue<salesloft_api::types::PersonEnvelope>,
+    salesloft_api::Error<salesloft_api::types::ErrorBody>,
+> {
+    client
+        .create_person()
+        .body_map(|b| b.email_address(email.to_string()))
+        .send()
+        .await
+}
+
+/// How many POSTs reached the sandbox.
+fn posts_sent(sandbox: &salesloft_mock::SandboxHandle) -> usize {
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count()
+}
+
 #[tokio::test]
 async fn pacing_prevents_any_429_when_the_budget_is_tight() {
     let (sandbox, client) = sandbox_and_client(
@@ -108,19 +132,12 @@ async fn a_503_on_post_is_not_resent_unless_opted_in() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
     sandbox.inject(Fault::Status { status: 503 }, 1);
     let err = ApiError::from(
-        client
-            .create_person()
-            .body_map(|b| b.email_address("once@example.com".to_string()))
-            .send()
+        create_person(&client, "once@example.com")
             .await
             .unwrap_err(),
     );
     assert_eq!(err.status().map(|s| s.as_u16()), Some(503));
-    let posts = sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .count();
+    let posts = posts_sent(&sandbox);
     assert_eq!(posts, 1, "the POST was sent once");
 
     let opted_in = tests::api_key_client(
@@ -131,17 +148,10 @@ async fn a_503_on_post_is_not_resent_unless_opted_in() {
         },
     );
     sandbox.inject(Fault::Status { status: 503 }, 1);
-    opted_in
-        .create_person()
-        .body_map(|b| b.email_address("twice@example.com".to_string()))
-        .send()
+    create_person(&opted_in, "twice@example.com")
         .await
         .expect("resent");
-    let posts = sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .count();
+    let posts = posts_sent(&sandbox);
     assert_eq!(posts, 3);
 }
 
@@ -166,21 +176,10 @@ async fn a_dropped_connection_and_a_malformed_body_give_typed_errors() {
 async fn a_dropped_connection_on_post_is_a_typed_error_and_not_resent() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
     sandbox.inject(Fault::DropConnection, 1);
-    let err = ApiError::from(
-        client
-            .create_person()
-            .body_map(|b| b.email_address("cut@example.com".to_string()))
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = ApiError::from(create_person(&client, "cut@example.com").await.unwrap_err());
     assert!(matches!(err, ApiError::Connection { .. }), "{err:?}");
     assert!(err.is_retryable(), "the caller may decide to try again");
-    let posts = sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .count();
+    let posts = posts_sent(&sandbox);
     assert_eq!(posts, 1, "the POST was sent once");
 }
 
@@ -199,14 +198,7 @@ async fn a_dropped_connection_on_get_is_retried_by_default() {
 #[tokio::test]
 async fn service_errors_carry_status_message_fields_and_figures() {
     let (_sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
-    let err = ApiError::from(
-        client
-            .create_person()
-            .body_map(|b| b.email_address("ada@example.com".to_string()))
-            .send()
-            .await
-            .unwrap_err(),
-    );
+    let err = ApiError::from(create_person(&client, "ada@example.com").await.unwrap_err());
     let ApiError::Service {
         status,
         message,
