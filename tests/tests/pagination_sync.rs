@@ -47,26 +47,44 @@ async fn the_page_stream_works_for_any_list_and_stops_without_paging() {
     assert_eq!(users.len(), 1);
 }
 
-async fn sync_all(client: &Client, cursor: SyncCursor) -> (Vec<i64>, SyncCursor, u64) {
+/// Syncs people from `cursor` until `limit` records are handed out or none are left: the ids,
+/// the cursor then, and the requests made.
+async fn sync_up_to(
+    client: &Client,
+    cursor: SyncCursor,
+    limit: usize,
+) -> (Vec<i64>, SyncCursor, u64) {
     let mut sync = IncrementalSync::new(cursor, |window| {
         let client = client.clone();
         async move { sync_request!(client.list_people(), window).await }
     });
     let mut ids = Vec::new();
-    while let Some(person) = sync.next().await {
+    while ids.len() < limit {
+        let Some(person) = sync.next().await else {
+            break;
+        };
         ids.push(person.expect("sync succeeds").id.unwrap());
     }
     (ids, sync.cursor().clone(), sync.requests())
 }
 
-#[tokio::test]
-async fn sync_resumes_from_a_stored_cursor_and_sees_updates_made_meanwhile() {
-    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
-    only_people(&sandbox, 0);
-    for _ in 0..150 {
+async fn sync_all(client: &Client, cursor: SyncCursor) -> (Vec<i64>, SyncCursor, u64) {
+    sync_up_to(client, cursor, usize::MAX).await
+}
+
+/// Only `count` people, each updated a millisecond after the one before.
+fn people_one_ms_apart(sandbox: &salesloft_mock::SandboxHandle, count: usize) {
+    only_people(sandbox, 0);
+    for _ in 0..count {
         sandbox.clock().advance(chrono::Duration::milliseconds(1));
         sandbox.seed_people(1);
     }
+}
+
+#[tokio::test]
+async fn sync_resumes_from_a_stored_cursor_and_sees_updates_made_meanwhile() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    people_one_ms_apart(&sandbox, 150);
     let (ids, cursor, requests) = sync_all(&client, SyncCursor::default()).await;
     assert_eq!(ids.len(), 150);
     assert_eq!(requests, 2, "page-1 requests only");
@@ -105,23 +123,9 @@ async fn sync_resumes_from_a_stored_cursor_and_sees_updates_made_meanwhile() {
 #[tokio::test]
 async fn a_cursor_stored_in_the_middle_of_a_page_resumes_at_the_next_record() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
-    only_people(&sandbox, 0);
-    for _ in 0..150 {
-        sandbox.clock().advance(chrono::Duration::milliseconds(1));
-        sandbox.seed_people(1);
-    }
-    let mut sync = IncrementalSync::new(SyncCursor::default(), |window| {
-        let client = client.clone();
-        async move { sync_request!(client.list_people(), window).await }
-    });
-    let mut first_part = Vec::new();
-    for _ in 0..30 {
-        let person = sync.next().await.expect("a person").expect("sync succeeds");
-        first_part.push(person.id.unwrap());
-    }
-    let stored = sync.cursor().clone();
-    drop(sync);
-
+    people_one_ms_apart(&sandbox, 150);
+    let (first_part, stored, _) = sync_up_to(&client, SyncCursor::default(), 30).await;
+    assert_eq!(first_part.len(), 30);
     let (rest, _, _) = sync_all(&client, stored).await;
     assert_eq!(
         rest.len(),
