@@ -82,26 +82,24 @@ impl Budget {
 
     /// The service's minute when it answered: its `Date` header, else our clock corrected.
     fn minute_of(&mut self, date: Option<&HeaderValue>, clock: &dyn Clock) -> i64 {
-        let Some(date) = date else {
-            return self.service_now_ms(clock).div_euclid(MINUTE_MS);
-        };
+        date.and_then(|date| self.minute_of_date(date, clock))
+            .unwrap_or_else(|| self.service_now_ms(clock).div_euclid(MINUTE_MS))
+    }
+
+    /// The minute of a `Date` header (the last one's is remembered), learning the service's
+    /// clock from it; `None` if it does not parse.
+    fn minute_of_date(&mut self, date: &HeaderValue, clock: &dyn Clock) -> Option<i64> {
         if let Some((last, minute)) = &self.last_date
             && last == date
         {
-            return *minute;
+            return Some(*minute);
         }
-        let parsed = date
-            .to_str()
-            .ok()
-            .and_then(|d| DateTime::parse_from_rfc2822(d).ok());
-        let Some(parsed) = parsed else {
-            return self.service_now_ms(clock).div_euclid(MINUTE_MS);
-        };
+        let parsed = DateTime::parse_from_rfc2822(date.to_str().ok()?).ok()?;
         let service_ms = parsed.with_timezone(&Utc).timestamp_millis();
         self.offset_ms = service_ms - clock.now().timestamp_millis();
         let minute = service_ms.div_euclid(MINUTE_MS);
         self.last_date = Some((date.clone(), minute));
-        minute
+        Some(minute)
     }
 }
 
