@@ -24,6 +24,13 @@ fn token_error(error: AuthError) -> TokenError {
     TokenError::new(error.to_string())
 }
 
+/// The access token of `credentials` if it is good for longer than `margin`: the one rule both
+/// token sources use, with and without waiting.
+fn fresh_token(credentials: &Credentials, margin: chrono::Duration) -> Option<Secret> {
+    let fresh = !credentials.expires_within(margin, Utc::now());
+    fresh.then(|| credentials.access_token.clone())
+}
+
 /// Authorization-code credentials, refreshed as needed and persisted in a store.
 #[derive(Debug)]
 pub struct OAuthTokens {
@@ -104,18 +111,17 @@ impl TokenSource for OAuthTokens {
     fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
         Box::pin(async move {
             let mut current = self.current.lock().await;
-            if current.expires_within(self.margin, Utc::now()) {
-                *current = self.refresh(&current, None).await.map_err(token_error)?;
+            if let Some(token) = fresh_token(&current, self.margin) {
+                return Ok(token);
             }
+            *current = self.refresh(&current, None).await.map_err(token_error)?;
             Ok(current.access_token.clone())
         })
     }
 
     fn ready_token(&self) -> Option<Secret> {
         // A refresh in progress holds the lock: then the caller waits in `token`.
-        let current = self.current.try_lock().ok()?;
-        let fresh = !current.expires_within(self.margin, Utc::now());
-        fresh.then(|| current.access_token.clone())
+        fresh_token(&*self.current.try_lock().ok()?, self.margin)
     }
 
     fn unauthorized<'a>(
@@ -163,25 +169,20 @@ impl TokenSource for ClientCredentialsTokens {
     fn token(&self) -> BoxFuture<'_, Result<Secret, TokenError>> {
         Box::pin(async move {
             let mut current = self.current.lock().await;
-            match current.as_ref() {
-                Some(c) if !c.expires_within(self.margin, Utc::now()) => Ok(c.access_token.clone()),
-                _ => {
-                    let fetched = oauth::client_credentials(&self.app, &self.http)
-                        .await
-                        .map_err(token_error)?;
-                    let token = fetched.access_token.clone();
-                    *current = Some(fetched);
-                    Ok(token)
-                }
+            if let Some(token) = current.as_ref().and_then(|c| fresh_token(c, self.margin)) {
+                return Ok(token);
             }
+            let fetched = oauth::client_credentials(&self.app, &self.http)
+                .await
+                .map_err(token_error)?;
+            let token = fetched.access_token.clone();
+            *current = Some(fetched);
+            Ok(token)
         })
     }
 
     fn ready_token(&self) -> Option<Secret> {
-        let current = self.current.try_lock().ok()?;
-        let held = current.as_ref()?;
-        let fresh = !held.expires_within(self.margin, Utc::now());
-        fresh.then(|| held.access_token.clone())
+        fresh_token(self.current.try_lock().ok()?.as_ref()?, self.margin)
     }
 
     fn unauthorized<'a>(
