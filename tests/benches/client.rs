@@ -1,7 +1,11 @@
 //! `cargo xtask bench client`: the client against salesloft-mock (a separate release process,
 //! so the figures of this process are the client's own).
 //!
-//! 1. Overhead: GET person through the full hook stack against a bare reqwest loop, same run.
+//! 1. Overhead: GET person through the full hook stack against a bare reqwest loop, same run,
+//!    with the generated code under progenitor's default hooks in between (see `build.rs`):
+//!    `overhead_ratio` is client / bare, and splits into what the generated code costs
+//!    (`overhead_generated_ratio`, generated / bare) and what our hooks cost on top of it
+//!    (`overhead_hooks_ratio`, client / generated).
 //! 2. Sync cost: incremental sync and a page-number walk with a 600-a-minute budget, on one
 //!    simulated clock (the client's waits move the sandbox's clock), for 5,000, 50,000 and
 //!    200,000 people; requests, cost, 429s, simulated minutes and peak memory.
@@ -20,11 +24,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 8;
-/// The overhead is measured in short slices, bare and client in turn (ABBA), so that the
+/// The overhead is measured in short slices, the sides in turn (ABC CBA), so that the
 /// machine's own drift (a shared 2-core VM varies by tens of percent from second to second)
 /// falls on both alike.
 const SLICE: Duration = Duration::from_millis(100);
-const PAIRS: usize = 60;
+const ROUNDS: usize = 60;
 
 /// The sandbox binary, in its own process.
 struct Mock {
@@ -181,12 +185,19 @@ where
     (total, started.elapsed().as_secs_f64())
 }
 
+/// The three ways of getting a person that the overhead measurement compares.
+#[derive(Clone, Copy, PartialEq)]
 enum Side {
+    /// reqwest alone, sending what the generated client sends and decoding the same type.
     Bare,
+    /// The generated `get_person` with progenitor's default hooks (`build.rs`): what the
+    /// generated code costs by itself.
+    Generated,
+    /// Our client: the generated code and the full hook stack.
     Client,
 }
 
-/// `BENCH_PROFILE=bare:N` or `client:N`: only N requests of one side, and no
+/// `BENCH_PROFILE=bare:N`, `generated:N` or `client:N`: only N requests of one side, and no
 /// other measurement. For `valgrind --tool=callgrind`, whose instruction counts do not drift
 /// with the machine as requests a second do: the difference between two counts divided by the
 /// difference in N is the instructions one request costs.
@@ -195,20 +206,36 @@ fn profile_request() -> Option<(Side, usize)> {
     let parsed = spec.split_once(':').and_then(|(side, count)| {
         let side = match side {
             "bare" => Side::Bare,
+            "generated" => Side::Generated,
             "client" => Side::Client,
             _ => return None,
         };
         Some((side, count.parse().ok()?))
     });
-    Some(parsed.unwrap_or_else(|| panic!("BENCH_PROFILE is bare:N or client:N, not {spec:?}")))
+    Some(parsed.unwrap_or_else(|| {
+        panic!("BENCH_PROFILE is bare:N, generated:N or client:N, not {spec:?}")
+    }))
 }
 
-/// Requests a second of the bare loop and of the client, or `None` when profiling.
-async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
+/// Requests a second of each side.
+struct Overhead {
+    bare: f64,
+    generated: f64,
+    client: f64,
+}
+
+/// The progenitor client of `build.rs`: `get_person` only, default hooks.
+#[allow(unused_imports)] // generated code
+mod generated_only {
+    include!(concat!(env!("OUT_DIR"), "/floor.rs"));
+}
+
+/// Requests a second of each side, or `None` when profiling.
+async fn overhead(mock: &Mock) -> Option<Overhead> {
     let url = format!("{}/v2/people/1.json", mock.base);
     // One reqwest client (rustls on ring, 60 s timeout, no redirects) and so one connection
-    // pool for both sides: the same connections, served by the same sandbox threads, so the
-    // ratio measures the hook stack and nothing else.
+    // pool for all sides: the same connections, served by the same sandbox threads, so the
+    // ratios measure the code above reqwest and nothing else.
     let http = salesloft_api::http_client(Duration::from_secs(60)).expect("http");
     let key = mock.api_key.clone();
     let ours = Arc::new(
@@ -217,7 +244,12 @@ async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
             .build()
             .expect("client"),
     );
-    // Neither side allocates for its own bookkeeping: each request only clones an `Arc`.
+    let floor = Arc::new(generated_only::Client::new_with_client(
+        &mock.base,
+        http.clone(),
+        key.clone(),
+    ));
+    // No side allocates for its own bookkeeping: each request only clones an `Arc`.
     let target = Arc::new((http, url, key));
     let bare = move || {
         let target = target.clone();
@@ -238,23 +270,37 @@ async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
             serde_json::from_slice::<salesloft_api::types::PersonEnvelope>(&bytes).is_ok()
         }
     };
+    let generated = move || {
+        let floor = floor.clone();
+        async move { floor.get_person().id(1).send().await.is_ok() }
+    };
     let hooked = move || {
         let client = ours.clone();
         async move { client.get_person().id(1).send().await.is_ok() }
     };
+    // One side's requests a second, over one slice.
+    let slice = |side: Side| {
+        let (bare, generated, hooked) = (bare.clone(), generated.clone(), hooked.clone());
+        async move {
+            match side {
+                Side::Bare => rate(bare).await,
+                Side::Generated => rate(generated).await,
+                Side::Client => rate(hooked).await,
+            }
+        }
+    };
     if let Some((side, count)) = profile_request() {
         // `CONCURRENCY` at a time, as measured: a profile of one request at a time would miss
         // what many requests in flight cost (bigger working set, more memory traffic).
-        let is_bare = matches!(side, Side::Bare);
         let tasks: Vec<_> = (0..CONCURRENCY)
             .map(|_| {
-                let (bare, hooked) = (bare.clone(), hooked.clone());
+                let (bare, generated, hooked) = (bare.clone(), generated.clone(), hooked.clone());
                 tokio::spawn(async move {
                     for _ in 0..count / CONCURRENCY {
-                        let ok = if is_bare {
-                            bare().await
-                        } else {
-                            hooked().await
+                        let ok = match side {
+                            Side::Bare => bare().await,
+                            Side::Generated => generated().await,
+                            Side::Client => hooked().await,
                         };
                         assert!(ok, "a request failed");
                     }
@@ -266,29 +312,34 @@ async fn overhead(mock: &Mock) -> Option<(f64, f64)> {
         }
         return None;
     }
+    let sides = [Side::Bare, Side::Generated, Side::Client];
     for _ in 0..5 {
-        rate(bare.clone()).await; // warm-up: connections, allocator, caches
-        rate(hooked.clone()).await;
+        for side in sides {
+            slice(side).await; // warm-up: connections, allocator, caches
+        }
     }
-    let (mut bare_done, mut bare_secs, mut client_done, mut client_secs) = (0, 0.0, 0, 0.0);
-    for pair in 0..PAIRS {
-        let (b, c) = if pair % 2 == 0 {
-            let b = rate(bare.clone()).await;
-            (b, rate(hooked.clone()).await)
+    let mut totals = [(0u64, 0f64); 3];
+    for round in 0..ROUNDS {
+        // Forward, then backward (ABC CBA): each side is as often early as late.
+        let order: Vec<usize> = if round % 2 == 0 {
+            vec![0, 1, 2]
         } else {
-            let c = rate(hooked.clone()).await;
-            (rate(bare.clone()).await, c)
+            vec![2, 1, 0]
         };
-        (bare_done, bare_secs) = (bare_done + b.0, bare_secs + b.1);
-        (client_done, client_secs) = (client_done + c.0, client_secs + c.1);
-        if pair % 10 == 9 {
+        for i in order {
+            let (done, secs) = slice(sides[i]).await;
+            totals[i] = (totals[i].0 + done, totals[i].1 + secs);
+        }
+        if round % 10 == 9 {
             mock.clear_requests().await;
         }
     }
-    Some((
-        bare_done as f64 / bare_secs,
-        client_done as f64 / client_secs,
-    ))
+    let [bare, generated, client] = totals.map(|(done, secs)| done as f64 / secs);
+    Some(Overhead {
+        bare,
+        generated,
+        client,
+    })
 }
 
 /// Peak resident memory of this process since the last reset, in MiB (Linux).
@@ -469,16 +520,26 @@ async fn refresh(mock: &Mock) -> (usize, usize) {
 async fn main() {
     let mock = Mock::start();
 
-    let Some((bare_rps, client_rps)) = overhead(&mock).await else {
+    let Some(rates) = overhead(&mock).await else {
         return;
     };
-    let ratio = client_rps / bare_rps;
+    let ratio = rates.client / rates.bare;
+    // What the generated code costs by itself, and what our hooks cost on top of it.
+    let generated_ratio = rates.generated / rates.bare;
+    let hooks_ratio = rates.client / rates.generated;
     eprintln!(
-        "overhead measured: bare {bare_rps:.0}/s, client {client_rps:.0}/s, ratio {ratio:.3}"
+        "overhead measured: bare {:.0}/s, generated {:.0}/s, client {:.0}/s; \
+         client/bare {ratio:.3}, generated/bare {generated_ratio:.3}, client/generated {hooks_ratio:.3}",
+        rates.bare, rates.generated, rates.client
     );
+    let overhead_lines = [
+        format!("overhead_ratio={ratio:.3}"),
+        format!("overhead_generated_ratio={generated_ratio:.3}"),
+        format!("overhead_hooks_ratio={hooks_ratio:.3}"),
+    ];
     // `cargo bench -p tests --bench client -- overhead`: the first measurement alone.
     if std::env::args().any(|a| a == "overhead") {
-        println!("overhead_ratio={ratio:.3}");
+        overhead_lines.iter().for_each(|line| println!("{line}"));
         return;
     }
 
@@ -506,9 +567,21 @@ async fn main() {
 
     println!("| measurement | value |");
     println!("|---|---|");
-    println!("| bare reqwest GET person / s ({CONCURRENCY} at a time) | {bare_rps:.0} |");
-    println!("| client (full hook stack) GET person / s | {client_rps:.0} |");
+    println!(
+        "| bare reqwest GET person / s ({CONCURRENCY} at a time) | {:.0} |",
+        rates.bare
+    );
+    println!(
+        "| generated get_person, progenitor's default hooks / s | {:.0} |",
+        rates.generated
+    );
+    println!(
+        "| client (generated code + full hook stack) / s | {:.0} |",
+        rates.client
+    );
     println!("| overhead ratio (client / bare) | {ratio:.3} |");
+    println!("| of which the generated code (generated / bare) | {generated_ratio:.3} |");
+    println!("| of which our hooks (client / generated) | {hooks_ratio:.3} |");
     println!();
     println!("| run | records | requests | cost | 429s | simulated minutes | peak RSS (MiB) |");
     println!("|---|---|---|---|---|---|---|");
@@ -529,7 +602,7 @@ async fn main() {
     );
     println!();
     let sync = &syncs[1].1;
-    println!("overhead_ratio={ratio:.3}");
+    overhead_lines.iter().for_each(|line| println!("{line}"));
     println!("sync_requests={}", sync.requests);
     println!("sync_cost={}", sync.cost);
     println!("sync_429={}", sync.too_many);
