@@ -22,6 +22,14 @@ impl salesloft_api::Clock for SandboxClock {
     }
 }
 
+/// The default retry policy with a 1 ms base delay: backoff takes no time in tests.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(1),
+        ..RetryPolicy::default()
+    }
+}
+
 /// A sandbox with `config`, and an API-key client for it on the sandbox's simulated clock.
 pub async fn sandbox_and_client(config: Config, retry: RetryPolicy) -> (SandboxHandle, Client) {
     let sandbox = Sandbox::start(config).await.expect("the sandbox starts");

@@ -2,9 +2,8 @@
 //! whether a call site is wanted process-wide, and tests running alongside without a
 //! subscriber can leave it cached as unwanted while this one listens.
 
-use salesloft_api::RetryPolicy;
 use salesloft_mock::{Config, Fault};
-use tests::sandbox_and_client;
+use tests::{fast_retries, sandbox_and_client};
 
 /// The fields of every span the client opens, as they stood when it closed.
 #[derive(Clone, Default)]
@@ -77,25 +76,17 @@ async fn each_operation_has_a_span_with_attempt_status_cost_and_budget_and_no_to
             rate_limit_per_minute: 50,
             ..Config::default()
         },
-        RetryPolicy {
-            base_delay: std::time::Duration::from_millis(1),
-            ..RetryPolicy::default()
-        },
+        fast_retries(),
     )
     .await;
     sandbox.inject(Fault::Status { status: 503 }, 1);
-    client
-        .get_person()
-        .id(1)
-        .send()
-        .await
-        .expect("retried to success");
-    client.get_me().send().await.expect("me");
+    client.get_me().send().await.expect("retried to success");
+    client.get_person().id(1).send().await.expect("a person");
 
     let spans = std::mem::take(&mut *spans.0.lock().unwrap());
     let fields: Vec<_> = spans.iter().map(|s| &s.0).collect();
     assert_eq!(fields.len(), 2, "one span per operation: {fields:?}");
-    let (person, me) = (fields[0], fields[1]);
+    let (me, person) = (fields[0], fields[1]);
     let expected = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
         pairs
             .iter()
@@ -104,9 +95,9 @@ async fn each_operation_has_a_span_with_attempt_status_cost_and_budget_and_no_to
     };
     // The 503 cost nothing; the answers after it say what is left of the 50.
     assert_eq!(
-        *person,
+        *me,
         expected(&[
-            ("operation", "get_person"),
+            ("operation", "get_me"),
             ("method", "GET"),
             ("attempt", "2"),
             ("status", "200"),
@@ -114,9 +105,9 @@ async fn each_operation_has_a_span_with_attempt_status_cost_and_budget_and_no_to
             ("remaining", "49"),
         ])
     );
-    assert_eq!(me["operation"], "get_me");
-    assert_eq!(me["attempt"], "1");
-    assert_eq!(me["remaining"], "48");
+    assert_eq!(person["operation"], "get_person");
+    assert_eq!(person["attempt"], "1");
+    assert_eq!(person["remaining"], "48");
     let key = sandbox.api_key();
     assert!(
         fields

@@ -2,14 +2,7 @@
 
 use salesloft_api::{ApiError, RetryPolicy};
 use salesloft_mock::{Config, Fault};
-use tests::sandbox_and_client;
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        base_delay: std::time::Duration::from_millis(1),
-        ..RetryPolicy::default()
-    }
-}
+use tests::{fast_retries, sandbox_and_client};
 
 /// POST /v2/people.json with only an email address.
 async fn create_person(
