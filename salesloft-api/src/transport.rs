@@ -62,6 +62,14 @@ struct Tries {
     refreshed: bool,
 }
 
+impl Tries {
+    /// Whether a failure (a transient error, 502/503/504) is worth another attempt: the
+    /// policy may resend this request and has attempts left.
+    fn may_retry_failure(&self, retryable: bool, policy: &RetryPolicy) -> bool {
+        retryable && self.failures + 1 < policy.max_attempts
+    }
+}
+
 /// The retry loop. A plain `fn` returning an `async move` block, not an `async fn`: an `async
 /// fn` keeps a second copy of its arguments (the request is 264 bytes) in its future. The
 /// future is kept small on purpose (one per request in flight, moved into a box once): the
@@ -147,7 +155,7 @@ fn decide(
     let policy = &inner.policy;
     let response = match outcome {
         Ok(response) => response,
-        Err(e) if retryable && is_transient(&e) && tries.failures + 1 < policy.max_attempts => {
+        Err(e) if is_transient(&e) && tries.may_retry_failure(retryable, policy) => {
             tracing::debug!(error = %e, "transient failure");
             tries.failures += 1;
             return Next::Again(Again::Failed);
@@ -176,10 +184,7 @@ fn decide(
             tries.rate_limited += 1;
             Next::Again(Again::RateLimited(retry_after(&response)))
         }
-        s if RetryPolicy::is_retryable_status(s)
-            && retryable
-            && tries.failures + 1 < policy.max_attempts =>
-        {
+        s if RetryPolicy::is_retryable_status(s) && tries.may_retry_failure(retryable, policy) => {
             tries.failures += 1;
             Next::Again(Again::Failed)
         }
