@@ -157,19 +157,32 @@ fn client(mock: &Mock) -> ClientBuilder {
         .retry_policy(RetryPolicy::default())
 }
 
-/// Requests done and seconds taken, `CONCURRENCY` at a time for `SLICE`, of `one`.
-async fn rate<F, Fut>(one: F) -> (u64, f64)
+/// How long each of the `CONCURRENCY` tasks of a run keeps sending.
+#[derive(Clone, Copy)]
+enum Until {
+    /// Until this long after the run started (a measured slice).
+    Elapsed(Duration),
+    /// This many requests (a profile).
+    Requests(u64),
+}
+
+/// Requests done and seconds taken, `CONCURRENCY` at a time, of `one`.
+async fn rate<F, Fut>(one: F, until: Until) -> (u64, f64)
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let deadline = Instant::now() + SLICE;
+    let started = Instant::now();
+    let more = move |done: u64| match until {
+        Until::Elapsed(slice) => started.elapsed() < slice,
+        Until::Requests(count) => done < count,
+    };
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
             let one = one.clone();
             tokio::spawn(async move {
                 let mut done = 0u64;
-                while Instant::now() < deadline {
+                while more(done) {
                     assert!(one().await, "a request failed");
                     done += 1;
                 }
@@ -177,7 +190,6 @@ where
             })
         })
         .collect();
-    let started = Instant::now();
     let mut total = 0;
     for task in tasks {
         total += task.await.expect("task");
@@ -278,56 +290,35 @@ async fn overhead(mock: &Mock) -> Option<Overhead> {
         let client = ours.clone();
         async move { client.get_person().id(1).send().await.is_ok() }
     };
-    // One side's requests a second, over one slice.
-    let slice = |side: Side| {
+    // One run of one side.
+    let run = |side: Side, until: Until| {
         let (bare, generated, hooked) = (bare.clone(), generated.clone(), hooked.clone());
         async move {
             match side {
-                Side::Bare => rate(bare).await,
-                Side::Generated => rate(generated).await,
-                Side::Client => rate(hooked).await,
+                Side::Bare => rate(bare, until).await,
+                Side::Generated => rate(generated, until).await,
+                Side::Client => rate(hooked, until).await,
             }
         }
     };
     if let Some((side, count)) = profile_request() {
         // `CONCURRENCY` at a time, as measured: a profile of one request at a time would miss
         // what many requests in flight cost (bigger working set, more memory traffic).
-        let tasks: Vec<_> = (0..CONCURRENCY)
-            .map(|_| {
-                let (bare, generated, hooked) = (bare.clone(), generated.clone(), hooked.clone());
-                tokio::spawn(async move {
-                    for _ in 0..count / CONCURRENCY {
-                        let ok = match side {
-                            Side::Bare => bare().await,
-                            Side::Generated => generated().await,
-                            Side::Client => hooked().await,
-                        };
-                        assert!(ok, "a request failed");
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("task");
-        }
+        run(side, Until::Requests((count / CONCURRENCY) as u64)).await;
         return None;
     }
     let sides = [Side::Bare, Side::Generated, Side::Client];
     for _ in 0..5 {
         for side in sides {
-            slice(side).await; // warm-up: connections, allocator, caches
+            run(side, Until::Elapsed(SLICE)).await; // warm-up: connections, allocator, caches
         }
     }
     let mut totals = [(0u64, 0f64); 3];
     for round in 0..ROUNDS {
         // Forward, then backward (ABC CBA): each side is as often early as late.
-        let order: Vec<usize> = if round % 2 == 0 {
-            vec![0, 1, 2]
-        } else {
-            vec![2, 1, 0]
-        };
+        let order = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
         for i in order {
-            let (done, secs) = slice(sides[i]).await;
+            let (done, secs) = run(sides[i], Until::Elapsed(SLICE)).await;
             totals[i] = (totals[i].0 + done, totals[i].1 + secs);
         }
         if round % 10 == 9 {
