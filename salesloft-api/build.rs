@@ -2,22 +2,23 @@
 //!
 //! The spec comes from the `salesloft-openapi` crate; the output goes to `OUT_DIR/codegen.rs`
 //! and is included by `src/generated.rs`. Nothing generated is ever edited by hand: change the
-//! normalization in `xtask` or the settings below.
+//! normalization in `xtask` or the settings (`generation_settings.rs`, shared with the
+//! benchmark's copy of `get_person`, and the hooks below).
+
+include!("generation_settings.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=generation_settings.rs");
     let spec: openapiv3::OpenAPI = serde_json::from_str(salesloft_openapi::SPEC)
         .expect("salesloft-openapi carries a valid OpenAPI document");
 
-    let mut settings = progenitor::GenerationSettings::default();
+    let mut settings = generation_settings();
     settings
-        .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged)
         // `src/hooks.rs` implements `ClientHooks` for the generated `Client`: auth header,
         // 401 refresh, and the transport policy. `Inner` is what each client carries for it.
         .with_inner_type(quote::quote! { crate::hooks::Inner })
-        .with_hooks(progenitor::HooksMode::Expected)
-        .with_derive("PartialEq");
+        .with_hooks(progenitor::HooksMode::Expected);
     let tokens = progenitor::Generator::new(&settings)
         .generate_tokens(&spec)
         .expect("progenitor generates the client from the normalized spec");

@@ -1,24 +1,25 @@
 //! For the overhead benchmark only: the `get_person` operation generated again by progenitor,
-//! from the same normalized spec and with the same settings as `salesloft-api`, but with
-//! progenitor's default hooks (a plain `execute`) instead of our hook stack. Measured next to
-//! the bare reqwest loop and the full client, it tells apart what the generated code costs and
-//! what our hooks cost. Written to `OUT_DIR/floor.rs`; nothing ships with it.
+//! from the same normalized spec and with the same settings as `salesloft-api` (its
+//! `generation_settings.rs`), but with progenitor's default hooks (a plain `execute`) instead of
+//! our hook stack. Measured next to the bare reqwest loop and the full client, it tells apart
+//! what the generated code costs and what our hooks cost. Written to `OUT_DIR/floor.rs`;
+//! nothing ships with it.
 
 use serde_json::{Map, Value, json};
+
+include!("../salesloft-api/generation_settings.rs");
 
 const PATH: &str = "/v2/people/{id}.json";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../salesloft-api/generation_settings.rs");
     let document: Value = serde_json::from_str(salesloft_openapi::SPEC).expect("the spec is JSON");
     let spec: openapiv3::OpenAPI =
         serde_json::from_value(get_person_only(&document)).expect("the cut spec is OpenAPI");
 
-    let mut settings = progenitor::GenerationSettings::default();
+    let mut settings = generation_settings();
     settings
-        .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged)
-        .with_derive("PartialEq")
         // The only hook: the bearer header, built per request as the bare loop builds it.
         .with_inner_type(quote::quote! { String })
         .with_pre_hook(quote::quote! {
