@@ -16,8 +16,8 @@ fn main() {
     let mut settings = generation_settings();
     settings
         // `src/hooks.rs` implements `ClientHooks` for the generated `Client`: auth header,
-        // 401 refresh, and the transport policy. `Inner` is what each client carries for it.
-        .with_inner_type(quote::quote! { crate::hooks::Inner })
+        // 401 refresh, and the transport policy. `state::ClientState` is what each client carries for it.
+        .with_inner_type(quote::quote! { crate::state::ClientState })
         .with_hooks(progenitor::HooksMode::Expected);
     let tokens = progenitor::Generator::new(&settings)
         .generate_tokens(&spec)

@@ -3,7 +3,7 @@
 //! The client is generated at build time from the normalized spec (`salesloft-openapi`) by
 //! progenitor; every operation is a builder method on [`Client`], for example
 //! `client.list_people().email_addresses(vec![email]).send().await`. The hand-written part is
-//! small: the hooks every request passes through ([`hooks`], [`transport`]: bearer token,
+//! small: the hooks every request passes through ([`hooks`], [`transport`], [`retry`], [`state`]: bearer token,
 //! 401 refresh, rate-limit pacing, retries), the [`TokenSource`] seam that supplies bearer
 //! tokens, one [`ApiError`], a page stream ([`pagination`]) and incremental sync ([`sync`]).
 
@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod ratelimit;
 pub mod retry;
 pub mod secret;
+pub mod state;
 pub mod sync;
 pub mod token;
 pub mod transport;
@@ -74,8 +75,8 @@ pub struct ClientBuilder {
     timeout: Duration,
     /// A `reqwest::Client` of the caller's, used as it is (its pool, proxy and timeouts).
     http: Option<reqwest::Client>,
-    /// Token source, retry policy and clock, with their defaults from [`hooks::Inner::new`].
-    inner: hooks::Inner,
+    /// Token source, retry policy and clock, with their defaults from [`state::ClientState::new`].
+    state: state::ClientState,
 }
 
 impl ClientBuilder {
@@ -84,7 +85,7 @@ impl ClientBuilder {
             base_url: DEFAULT_BASE_URL.to_string(),
             timeout: Duration::from_secs(60),
             http: None,
-            inner: hooks::Inner::new(tokens),
+            state: state::ClientState::new(tokens),
         }
     }
 
@@ -96,7 +97,7 @@ impl ClientBuilder {
 
     /// When failed requests are sent again; [`RetryPolicy::none`] turns retries off.
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.inner = self.inner.with_policy(retry);
+        self.state = self.state.with_policy(retry);
         self
     }
 
@@ -116,7 +117,7 @@ impl ClientBuilder {
 
     /// The clock used for rate-limit waits and backoff (a simulation can replace it).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.inner = self.inner.with_clock(clock);
+        self.state = self.state.with_clock(clock);
         self
     }
 
@@ -126,6 +127,6 @@ impl ClientBuilder {
             None => http_client(self.timeout)
                 .map_err(|e| ApiError::InvalidRequest(format!("HTTP client: {e}")))?,
         };
-        Ok(Client::new_with_client(&self.base_url, http, self.inner))
+        Ok(Client::new_with_client(&self.base_url, http, self.state))
     }
 }

@@ -1,4 +1,6 @@
-//! Retry policy as data: how many attempts, how long to back off, and for which requests.
+//! Retry policy as data (how many attempts, how long to back off, for which requests) and the
+//! one rule that says what an attempt's outcome calls for: [`RetryPolicy::decide`], a pure
+//! function that the transport only carries out.
 
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
@@ -53,8 +55,30 @@ impl RetryPolicy {
         self.max_attempts > 1 && (idempotent || opted_in)
     }
 
+    /// The answers that are worth sending the same request again: a gateway that failed or
+    /// timed out, or a service that is unavailable for a moment.
     pub fn is_retryable_status(status: StatusCode) -> bool {
         matches!(status.as_u16(), 502..=504)
+    }
+
+    /// What `outcome` calls for, given the attempts made so far. `resendable` is
+    /// [`RetryPolicy::may_retry`] for the request's method.
+    pub fn decide(&self, outcome: Outcome, resendable: bool, tries: &Tries) -> Action {
+        let backoff_left = resendable && tries.failures + 1 < self.max_attempts;
+        match outcome {
+            Outcome::SendFailed { transient: true } if backoff_left => Action::Backoff,
+            Outcome::SendFailed { .. } => Action::Return,
+            Outcome::Answered(StatusCode::UNAUTHORIZED) if !tries.refreshed => Action::Refresh,
+            Outcome::Answered(StatusCode::TOO_MANY_REQUESTS)
+                if tries.rate_limited < self.rate_limit_attempts =>
+            {
+                Action::WaitForBudget
+            }
+            Outcome::Answered(status) if Self::is_retryable_status(status) && backoff_left => {
+                Action::Backoff
+            }
+            Outcome::Answered(_) => Action::Return,
+        }
     }
 
     /// The backoff before retry number `retry` (1 for the first retry): a random duration up to
@@ -66,6 +90,53 @@ impl RetryPolicy {
             .saturating_mul(1 << exponent)
             .min(self.max_delay);
         ceiling.mul_f64(rand::random::<f64>())
+    }
+}
+
+/// What one attempt came to, as far as retrying is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No answer. Transient: the connection failed, timed out or broke mid-body.
+    SendFailed { transient: bool },
+    /// An answer with this status.
+    Answered(StatusCode),
+}
+
+/// What to do after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Hand the outcome to the caller.
+    Return,
+    /// A 401: ask the token source for a new token and send once more.
+    Refresh,
+    /// A 429: wait until the budget allows, then send again.
+    WaitForBudget,
+    /// Back off ([`RetryPolicy::backoff`]), then send again.
+    Backoff,
+}
+
+/// The attempts made so far, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tries {
+    /// Attempts sent, the current one included.
+    pub attempt: u32,
+    /// Transient failures and 502-504 answers backed off from.
+    pub failures: u32,
+    /// 429s waited out.
+    pub rate_limited: u32,
+    /// Whether a 401 has been answered with a refresh.
+    pub refreshed: bool,
+}
+
+impl Tries {
+    /// Counts the action about to be carried out.
+    pub fn record(&mut self, action: Action) {
+        match action {
+            Action::Backoff => self.failures += 1,
+            Action::WaitForBudget => self.rate_limited += 1,
+            Action::Refresh => self.refreshed = true,
+            Action::Return => {}
+        }
     }
 }
 
@@ -96,6 +167,62 @@ mod tests {
         assert!(
             !once.may_retry(&Method::GET) && !once.may_retry(&Method::POST),
             "one attempt in all: nothing is retried"
+        );
+    }
+
+    #[test]
+    fn the_rule_as_a_table() {
+        use Action::*;
+        let policy = RetryPolicy::default(); // 4 attempts, 3 rate-limit waits
+        let fresh = Tries::default();
+        let spent = Tries {
+            failures: 3,
+            rate_limited: 3,
+            refreshed: true,
+            ..fresh
+        };
+        let ok = StatusCode::OK;
+        let transient = Outcome::SendFailed { transient: true };
+        let fatal = Outcome::SendFailed { transient: false };
+        let answered = |code: u16| Outcome::Answered(StatusCode::from_u16(code).unwrap());
+        // (outcome, resendable, tries, action)
+        let table = [
+            (Outcome::Answered(ok), true, fresh, Return),
+            (transient, true, fresh, Backoff),
+            (transient, false, fresh, Return),
+            (transient, true, spent, Return),
+            (fatal, true, fresh, Return),
+            (answered(401), true, fresh, Refresh),
+            (answered(401), false, fresh, Refresh),
+            (answered(401), true, spent, Return),
+            (answered(429), false, fresh, WaitForBudget),
+            (answered(429), true, spent, Return),
+            (answered(502), true, fresh, Backoff),
+            (answered(503), true, fresh, Backoff),
+            (answered(504), true, fresh, Backoff),
+            (answered(503), false, fresh, Return),
+            (answered(503), true, spent, Return),
+            (answered(500), true, fresh, Return),
+            (answered(404), true, fresh, Return),
+            (answered(422), true, fresh, Return),
+        ];
+        for (outcome, resendable, tries, action) in table {
+            assert_eq!(
+                policy.decide(outcome, resendable, &tries),
+                action,
+                "{outcome:?}, resendable {resendable}, {tries:?}"
+            );
+        }
+        let none = RetryPolicy::none();
+        assert_eq!(none.decide(answered(429), true, &fresh), Return);
+        assert_eq!(none.decide(transient, true, &fresh), Return);
+        let mut counted = Tries::default();
+        for action in [Backoff, WaitForBudget, Refresh, Backoff, Return] {
+            counted.record(action);
+        }
+        assert_eq!(
+            (counted.failures, counted.rate_limited, counted.refreshed),
+            (2, 1, true)
         );
     }
 

@@ -1,14 +1,14 @@
 //! What `ClientHooks::exec` does with every request: pace it against the rate limit, send it,
-//! and decide from the answer whether to send it again (401 → refresh once, 429 → wait for the
-//! next minute, 502/503/504 and broken connections → backoff, per the [`RetryPolicy`]).
+//! and carry out what [`crate::RetryPolicy::decide`] says of the outcome (401 → refresh once, 429 →
+//! wait for the next minute, 502/503/504 and broken connections → backoff).
 //!
 //! For requests the policy may resend, the response body is read here, so a connection that
 //! breaks mid-body is retried like one that never connected; the generated code then decodes
 //! the buffered body.
 
-use crate::hooks::{Inner, bearer_of};
 use crate::ratelimit::{RateLimitInfo, request_cost};
-use crate::retry::RetryPolicy;
+use crate::retry::{Action, Outcome, Tries};
+use crate::state::ClientState;
 use crate::token::{AfterUnauthorized, TokenError};
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Request, Response, StatusCode};
@@ -19,7 +19,7 @@ use tracing::Instrument;
 /// the span wraps the policy's future directly, so the future is no bigger than that one.
 pub fn execute<'a>(
     http: &'a reqwest::Client,
-    inner: &'a Inner,
+    state: &'a ClientState,
     request: Request,
     operation: &'static str,
 ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
@@ -33,41 +33,17 @@ pub fn execute<'a>(
         remaining = tracing::field::Empty,
     );
     // A disabled span (no subscriber) clones for nothing; recording on it is a no-op.
-    send_with_policy(http, inner, request, span.clone()).instrument(span)
+    send_with_policy(http, state, request, span.clone()).instrument(span)
 }
 
-/// What to do with one attempt's outcome.
+/// What the loop does next with one attempt's outcome.
 enum Next {
     /// Hand it to the caller.
     Done(reqwest::Result<Response>),
-    /// A 401 not yet answered by a refresh.
+    /// A 401 to answer with a refresh.
     Unauthorized(Response),
-    /// Send again, after this wait.
-    Again(Again),
-}
-
-/// Why the loop goes round again.
-enum Again {
-    Refreshed,
-    RateLimited(Option<Duration>),
-    Failed,
-}
-
-/// The attempts made so far, by kind.
-#[derive(Default)]
-struct Tries {
-    attempt: u32,
-    failures: u32,
-    rate_limited: u32,
-    refreshed: bool,
-}
-
-impl Tries {
-    /// Whether a failure (a transient error, 502/503/504) is worth another attempt: the
-    /// policy may resend this request and has attempts left.
-    fn may_retry_failure(&self, retryable: bool, policy: &RetryPolicy) -> bool {
-        retryable && self.failures + 1 < policy.max_attempts
-    }
+    /// Send again after the wait the action calls for.
+    Again(Action, Option<Duration>),
 }
 
 /// The retry loop. A plain `fn` returning an `async move` block, not an `async fn`: an `async
@@ -77,21 +53,21 @@ impl Tries {
 #[allow(clippy::manual_async_fn)] // on purpose: see above
 fn send_with_policy<'a>(
     http: &'a reqwest::Client,
-    inner: &'a Inner,
+    state: &'a ClientState,
     mut template: Request,
     span: tracing::Span,
 ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
     async move {
-        let policy = &inner.policy;
-        let clock = inner.clock.as_ref();
+        let policy = &state.policy;
+        let clock = state.clock.as_ref();
         let cost = request_cost(template.url());
         let retryable = policy.may_retry(template.method());
         let mut tries = Tries::default();
         loop {
             tries.attempt += 1;
             span.record("attempt", tries.attempt);
-            if let Some(wait) = inner.pacer.reserve(cost, clock) {
-                Box::pin(inner.pacer.acquire_after(wait, cost, clock)).await;
+            if let Some(wait) = state.pacer.reserve(cost, clock) {
+                Box::pin(state.pacer.acquire_after(wait, cost, clock)).await;
             }
             // Without a copy (a streaming body) there is no second attempt.
             let Some(request) = copy_to_send(&template) else {
@@ -104,22 +80,21 @@ fn send_with_policy<'a>(
             } else {
                 http.execute(request).await
             };
-            let again = match decide(inner, &span, outcome, retryable, &mut tries) {
+            let wait = match observe(state, &span, outcome, retryable, &mut tries) {
                 Next::Done(result) => return result,
-                Next::Again(again) => again,
                 Next::Unauthorized(response) => {
-                    match Box::pin(after_401(inner, &mut template, response)).await {
-                        Ok(()) => Again::Refreshed,
+                    match Box::pin(after_401(state, &mut template, response)).await {
+                        Ok(()) => None,
                         Err(result) => return result,
                     }
                 }
+                Next::Again(Action::Backoff, _) => Some(policy.backoff(tries.failures)),
+                // A 429 without Retry-After: the pacer now knows the budget is spent and waits
+                // for the next minute itself.
+                Next::Again(_, retry_after) => retry_after,
             };
-            match again {
-                Again::Refreshed => {}
-                // The pacer now knows the budget is spent and waits for the next minute itself.
-                Again::RateLimited(None) => {}
-                Again::RateLimited(Some(wait)) => clock.sleep(wait).await,
-                Again::Failed => clock.sleep(policy.backoff(tries.failures)).await,
+            if let Some(wait) = wait {
+                clock.sleep(wait).await;
             }
         }
     }
@@ -144,30 +119,37 @@ fn copy_to_send(template: &Request) -> Option<Request> {
     Some(copy)
 }
 
-/// Reads the answer's rate-limit figures into the pacer and the span, and decides.
-fn decide(
-    inner: &Inner,
+/// Reads the answer's rate-limit figures into the pacer and the span, and carries out the
+/// retry rule's decision on the bookkeeping side.
+fn observe(
+    state: &ClientState,
     span: &tracing::Span,
     outcome: reqwest::Result<Response>,
     retryable: bool,
     tries: &mut Tries,
 ) -> Next {
-    let policy = &inner.policy;
+    let policy = &state.policy;
     let response = match outcome {
         Ok(response) => response,
-        Err(e) if is_transient(&e) && tries.may_retry_failure(retryable, policy) => {
+        Err(e) => {
+            let failed = Outcome::SendFailed {
+                transient: is_transient(&e),
+            };
+            let action = policy.decide(failed, retryable, tries);
+            tries.record(action);
+            if action == Action::Return {
+                return Next::Done(Err(e));
+            }
             tracing::debug!(error = %e, "transient failure");
-            tries.failures += 1;
-            return Next::Again(Again::Failed);
+            return Next::Again(action, None);
         }
-        Err(e) => return Next::Done(Err(e)),
     };
     let status = response.status();
     let info = RateLimitInfo::from_headers(response.headers());
     let spent = status == StatusCode::TOO_MANY_REQUESTS;
-    inner
+    state
         .pacer
-        .observe(response.headers(), info, spent, inner.clock.as_ref());
+        .observe(response.headers(), info, spent, state.clock.as_ref());
     span.record("status", status.as_u16());
     if let Some(cost) = info.cost {
         span.record("cost", cost);
@@ -175,31 +157,24 @@ fn decide(
     if let Some(remaining) = info.remaining {
         span.record("remaining", remaining);
     }
-    match status {
-        StatusCode::UNAUTHORIZED if !tries.refreshed => {
-            tries.refreshed = true;
-            Next::Unauthorized(response)
-        }
-        StatusCode::TOO_MANY_REQUESTS if tries.rate_limited < policy.rate_limit_attempts => {
-            tries.rate_limited += 1;
-            Next::Again(Again::RateLimited(retry_after(&response)))
-        }
-        s if RetryPolicy::is_retryable_status(s) && tries.may_retry_failure(retryable, policy) => {
-            tries.failures += 1;
-            Next::Again(Again::Failed)
-        }
-        _ => Next::Done(Ok(response)),
+    let action = policy.decide(Outcome::Answered(status), retryable, tries);
+    tries.record(action);
+    match action {
+        Action::Return => Next::Done(Ok(response)),
+        Action::Refresh => Next::Unauthorized(response),
+        Action::WaitForBudget => Next::Again(action, retry_after(&response)),
+        Action::Backoff => Next::Again(action, None),
     }
 }
 
 /// A 401: `Ok` when the token source has a new token, now set on `template`, so the request is
 /// worth sending again; else the answer for the caller.
 async fn after_401(
-    inner: &Inner,
+    state: &ClientState,
     template: &mut Request,
     response: Response,
 ) -> Result<(), reqwest::Result<Response>> {
-    match refresh(inner, template).await {
+    match refresh(state, template).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Ok(response)),
         Err(e) => Err(explain_401(response, &e).await),
@@ -275,15 +250,16 @@ fn retry_after(response: &Response) -> Option<Duration> {
 }
 
 /// Tells the token source about the 401; true when it has a new token, now set on `template`.
-async fn refresh(inner: &Inner, template: &mut Request) -> Result<bool, TokenError> {
-    let Some(rejected) = bearer_of(template) else {
-        return Ok(false);
-    };
-    if inner.tokens.unauthorized(&rejected).await? == AfterUnauthorized::GiveUp {
+/// When the token sent has been replaced meanwhile (another request refreshed it), the current
+/// one is sent without troubling the source.
+async fn refresh(state: &ClientState, template: &mut Request) -> Result<bool, TokenError> {
+    if let Some(rejected) = state.bearer.token_sent(template)
+        && state.tokens.unauthorized(&rejected).await? == AfterUnauthorized::GiveUp
+    {
         return Ok(false);
     }
-    let token = inner.tokens.token().await?;
-    Ok(inner.bearer.set(template, &token).is_ok())
+    let token = state.tokens.token().await?;
+    Ok(state.bearer.set(template, &token).is_ok())
 }
 
 /// The 401 stands because no new token could be had: its `error` says why (for example
@@ -317,9 +293,9 @@ mod tests {
     #[test]
     fn the_transport_future_stays_small() {
         let http = crate::http_client(Duration::from_secs(1)).unwrap();
-        let inner = Inner::new(std::sync::Arc::new(crate::ApiKey::new("k")));
+        let state = ClientState::new(std::sync::Arc::new(crate::ApiKey::new("k")));
         let request = Request::new(reqwest::Method::GET, "http://127.0.0.1/".parse().unwrap());
-        let future = execute(&http, &inner, request, "get_me");
+        let future = execute(&http, &state, request, "get_me");
         let size = std::mem::size_of_val(&future);
         assert!(size <= 768, "the transport future grew to {size} bytes");
     }

@@ -1,17 +1,23 @@
-//! The admin surface over HTTP, under `/__admin` (the library has the same calls on
-//! [`crate::SandboxHandle`]): faults, latency, token expiry, the clock, the request log.
+//! The admin surface over HTTP, under `/__admin`: the calls of [`crate::state::Shared`] (which
+//! the library handle offers too). Input out of range gets 400 with `{"error": ...}` and
+//! changes nothing. With `Config::admin_token` set, every call needs `Authorization: Bearer
+//! <token>`.
 
-use crate::server::Shared;
+use crate::state::{AdminError, Shared};
 use crate::store::Fault;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
-pub fn router() -> Router<Arc<Shared>> {
+pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/requests", get(requests).delete(clear_requests))
         .route("/faults", post(faults))
@@ -20,14 +26,53 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/clock", post(clock))
         .route("/settings", post(settings))
         .route("/seed_people", post(seed_people))
+        .route("/records/{resource}", get(records).delete(clear_records))
+        .route("/records/{resource}/{id}", get(record).patch(patch_record))
+        .layer(middleware::from_fn_with_state(shared, guard))
+}
+
+/// `--admin-token`: without the token, nothing under `/__admin` answers but 401.
+async fn guard(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let expected = shared.store().config.admin_token.clone();
+    if let Some(expected) = expected {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !crate::oauth::same_secret(given, &expected) {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "the admin token is missing or wrong",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        refuse(StatusCode::BAD_REQUEST, &self.0)
+    }
+}
+
+/// A JSON body, or 400 saying what is wrong with it.
+fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
+    body.map(|Json(value)| value)
+        .map_err(|e| AdminError(format!("bad admin request: {}", e.body_text())))
 }
 
 async fn requests(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!(shared.store().log))
+    Json(json!(shared.requests()))
 }
 
 async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.store().log.clear();
+    shared.clear_requests();
     StatusCode::NO_CONTENT
 }
 
@@ -43,9 +88,13 @@ fn one() -> usize {
 }
 
 /// `{"fault": {"kind": "status", "status": 503}, "count": 2}`
-async fn faults(State(shared): State<Arc<Shared>>, Json(request): Json<Faults>) -> StatusCode {
-    crate::inject(&shared, request.fault, request.count);
-    StatusCode::NO_CONTENT
+async fn faults(
+    State(shared): State<Arc<Shared>>,
+    request: Result<Json<Faults>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    let request = body(request)?;
+    shared.inject(request.fault, request.count)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -53,13 +102,21 @@ struct Latency {
     millis: u64,
 }
 
-async fn latency(State(shared): State<Arc<Shared>>, Json(request): Json<Latency>) -> StatusCode {
+/// `{"millis": 250}`, at most a minute.
+async fn latency(
+    State(shared): State<Arc<Shared>>,
+    request: Result<Json<Latency>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    let request = body(request)?;
+    if request.millis > 60_000 {
+        return Err(AdminError("latency is at most 60000 ms".into()));
+    }
     shared.store().latency = std::time::Duration::from_millis(request.millis);
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn expire_tokens(State(shared): State<Arc<Shared>>) -> StatusCode {
-    crate::expire_tokens(&shared);
+    shared.expire_tokens();
     StatusCode::NO_CONTENT
 }
 
@@ -75,17 +132,20 @@ struct ClockChange {
 
 /// `{"advance_seconds": 7200}`, `{"advance_millis": 1500}` or `{"next_minute": true}`;
 /// answers the sandbox's time.
-async fn clock(State(shared): State<Arc<Shared>>, Json(change): Json<ClockChange>) -> Json<Value> {
-    shared
-        .clock
-        .advance(chrono::Duration::seconds(change.advance_seconds));
-    shared
-        .clock
-        .advance(chrono::Duration::milliseconds(change.advance_millis));
+async fn clock(
+    State(shared): State<Arc<Shared>>,
+    change: Result<Json<ClockChange>, JsonRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let change = body(change)?;
+    let by = chrono::Duration::try_seconds(change.advance_seconds)
+        .zip(chrono::Duration::try_milliseconds(change.advance_millis))
+        .and_then(|(seconds, millis)| seconds.checked_add(&millis))
+        .ok_or_else(|| AdminError("the clock cannot move that far".into()))?;
+    shared.advance_clock(by)?;
     if change.next_minute {
         shared.clock.advance_to_next_minute();
     }
-    Json(json!({"now": shared.clock.now().to_rfc3339()}))
+    Ok(Json(json!({"now": shared.clock.now().to_rfc3339()})))
 }
 
 #[derive(Deserialize)]
@@ -96,7 +156,11 @@ struct Settings {
 }
 
 /// `{"approve": false}` (deny logins), `{"rate_limit_per_minute": 60}`, `{"granted_scope": "people:read"}`.
-async fn settings(State(shared): State<Arc<Shared>>, Json(settings): Json<Settings>) -> StatusCode {
+async fn settings(
+    State(shared): State<Arc<Shared>>,
+    settings: Result<Json<Settings>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    let settings = body(settings)?;
     let mut store = shared.store();
     if let Some(approve) = settings.approve {
         store.config.approve = approve;
@@ -107,7 +171,7 @@ async fn settings(State(shared): State<Arc<Shared>>, Json(settings): Json<Settin
     if let Some(scope) = settings.granted_scope {
         store.granted_scope = scope;
     }
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -122,10 +186,53 @@ struct Seed {
 }
 
 /// `{"count": 50000, "replace": true, "spread_micros": 1}`
-async fn seed_people(State(shared): State<Arc<Shared>>, Json(seed): Json<Seed>) -> StatusCode {
+async fn seed_people(
+    State(shared): State<Arc<Shared>>,
+    seed: Result<Json<Seed>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    let seed = body(seed)?;
     if seed.replace {
-        shared.store().people.rows.clear();
+        shared.remove_people();
     }
-    crate::seed_people_spread(&shared, seed.count, seed.spread_micros);
-    StatusCode::NO_CONTENT
+    shared.seed_people(seed.count, seed.spread_micros)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn records(
+    State(shared): State<Arc<Shared>>,
+    Path(resource): Path<String>,
+) -> Result<Json<Value>, AdminError> {
+    Ok(Json(json!(shared.records(&resource)?)))
+}
+
+async fn clear_records(
+    State(shared): State<Arc<Shared>>,
+    Path(resource): Path<String>,
+) -> Result<StatusCode, AdminError> {
+    shared.clear_records(&resource)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn record(
+    State(shared): State<Arc<Shared>>,
+    Path((resource, id)): Path<(String, i64)>,
+) -> Result<Response, AdminError> {
+    Ok(match shared.record(&resource, id)? {
+        Some(record) => Json(record).into_response(),
+        None => refuse(StatusCode::NOT_FOUND, "no such record"),
+    })
+}
+
+/// `{"email": "sandy@newco.test"}`: sets the fields as given.
+async fn patch_record(
+    State(shared): State<Arc<Shared>>,
+    Path((resource, id)): Path<(String, i64)>,
+    fields: Result<Json<Map<String, Value>>, JsonRejection>,
+) -> Result<Response, AdminError> {
+    let fields = body(fields)?;
+    Ok(if shared.patch_record(&resource, id, fields)? {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        refuse(StatusCode::NOT_FOUND, "no such record")
+    })
 }

@@ -3,6 +3,9 @@
 /// The redirect URI SalesLoft apps register for a local callback server.
 pub const DEFAULT_REDIRECT_URI: &str = "https://localhost:8443/auth/salesloft/callback";
 
+/// The scopes an authorization grants unless a test narrows them.
+pub const SCOPE: &str = "people:read people:write accounts:read accounts:write cadences:read cadence_memberships:read cadence_memberships:write users:read";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Port to listen on (127.0.0.1); 0 picks a free one.
@@ -22,6 +25,10 @@ pub struct Config {
     pub approve: bool,
     /// How many requests the request log keeps (oldest dropped first).
     pub request_log_capacity: usize,
+    /// How many bytes of paths, queries and bodies the request log keeps in all.
+    pub request_log_bytes: usize,
+    /// When set, `/__admin` answers only requests with `Authorization: Bearer <this>`.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Config {
@@ -36,6 +43,8 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             approve: true,
             request_log_capacity: 100_000,
+            request_log_bytes: 8 * 1024 * 1024,
+            admin_token: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 #![recursion_limit = "256"]
 //! A local SalesLoft sandbox: the OAuth endpoints and the v2 API as the real service behaves
-//! (see `shared/salesloft/FACTS.md`), with in-memory state, rate limits and injectable faults.
+//! (as `salesloft-openapi/SERVICE.md` records it), with in-memory state, rate limits and
+//! injectable faults.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -17,16 +18,20 @@ pub mod listing;
 pub mod oauth;
 pub mod params;
 pub mod ratelimit;
+pub mod request_log;
 pub mod resources;
 pub mod server;
 pub mod spec_routes;
+pub mod state;
 pub mod store;
 
 pub use clock::Clock;
 pub use config::{Config, DEFAULT_REDIRECT_URI};
-pub use store::{AuthKind, Fault, LoggedRequest, Store};
+pub use state::AdminError;
+pub use store::{AuthKind, Fault, LoggedRequest};
 
-use server::Shared;
+use serde_json::{Map, Value};
+use state::Shared;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,16 +46,9 @@ impl Sandbox {
         let address = listener.local_addr()?;
         let base_url = format!("http://{address}");
         let clock = Clock::default();
-        let shared = Arc::new(Shared {
-            store: std::sync::Mutex::new(Store::new(config, base_url.clone(), clock.now())),
-            clock,
-            routes: spec_routes::SpecRoutes::from_spec(salesloft_openapi::SPEC),
-        });
-        let app = server::router(shared.clone());
-        let task = tokio::spawn(async move {
-            // An accept error ends the server; the handle's users see connection errors.
-            let _ = axum::serve(listener, app).await;
-        });
+        let store = store::Store::new(config, base_url.clone(), clock.now());
+        let shared = Arc::new(Shared::new(store, clock));
+        let task = tokio::spawn(server::serve(listener, shared.clone()));
         Ok(SandboxHandle {
             base_url,
             shared,
@@ -59,7 +57,7 @@ impl Sandbox {
     }
 }
 
-/// A running sandbox: its addresses, its admin calls, and a look into its state.
+/// A running sandbox: its addresses and the same controls `/__admin` offers over HTTP.
 pub struct SandboxHandle {
     base_url: String,
     shared: Arc<Shared>,
@@ -102,9 +100,9 @@ impl SandboxHandle {
         &self.shared.clock
     }
 
-    /// The next `count` API responses are spoiled by `fault`.
-    pub fn inject(&self, fault: Fault, count: usize) {
-        inject(&self.shared, fault, count);
+    /// The next `count` API responses are spoiled by `fault` (`/__admin/faults`).
+    pub fn inject(&self, fault: Fault, count: usize) -> Result<(), AdminError> {
+        self.shared.inject(fault, count)
     }
 
     /// Delay every API response by `latency`.
@@ -114,7 +112,7 @@ impl SandboxHandle {
 
     /// Every access token issued so far expires now (refresh tokens stay valid).
     pub fn expire_all_tokens(&self) {
-        expire_tokens(&self.shared);
+        self.shared.expire_tokens();
     }
 
     /// Whether `/oauth/authorize` approves (true) or denies with `access_denied`.
@@ -131,57 +129,49 @@ impl SandboxHandle {
         self.shared.store().granted_scope = scope.to_string();
     }
 
-    /// Every request received (API and OAuth), oldest first.
+    /// Every request received (API and OAuth), oldest first, secrets redacted.
     pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.shared.store().log.iter().cloned().collect()
+        self.shared.requests()
     }
 
     pub fn clear_requests(&self) {
-        self.shared.store().log.clear();
+        self.shared.clear_requests();
     }
 
     /// Adds `count` people (`person<n>@sandbox.example`), all updated now.
-    pub fn seed_people(&self, count: usize) {
-        seed_people_spread(&self.shared, count, 0);
+    pub fn seed_people(&self, count: usize) -> Result<(), AdminError> {
+        self.shared.seed_people(count, 0)
     }
 
-    /// Reads the state, for assertions.
-    pub fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        f(&mut self.shared.store())
+    /// Removes every person (`/__admin/seed_people` with `replace`).
+    pub fn remove_people(&self) {
+        self.shared.remove_people();
     }
-}
 
-pub(crate) fn inject(shared: &Shared, fault: Fault, count: usize) {
-    shared
-        .store()
-        .faults
-        .extend(std::iter::repeat_n(fault, count));
-}
-
-pub(crate) fn expire_tokens(shared: &Shared) {
-    let now = shared.clock.now();
-    for token in shared.store().access_tokens.values_mut() {
-        token.expires_at = token.expires_at.min(now);
+    /// One record as the API shows it (`GET /__admin/records/{resource}/{id}`); `resource` is
+    /// `people`, `accounts`, `cadences`, `cadence_memberships` or `users`.
+    pub fn record(&self, resource: &str, id: i64) -> Option<Value> {
+        self.shared.record(resource, id).ok().flatten()
     }
-}
 
-/// Adds `count` people; with `spread_micros`, each has its own `updated_at`, that far apart,
-/// the newest now.
-pub(crate) fn seed_people_spread(shared: &Shared, count: usize, spread_micros: i64) {
-    let now = shared.clock.now();
-    let mut store = shared.store();
-    let owner = store.user_embedded(store::USER_ID);
-    let start = store.people.rows.len();
-    for (i, n) in (start..start + count).enumerate() {
-        let email = format!("person{n}@sandbox.example");
-        let fields = store::person_fields(
-            "Person",
-            &n.to_string(),
-            &email,
-            serde_json::Value::Null,
-            &owner,
-        );
-        let at = now - chrono::Duration::microseconds(spread_micros * (count - 1 - i) as i64);
-        store.people.insert(at, fields);
+    /// Every record of `resource` (`GET /__admin/records/{resource}`).
+    pub fn records(&self, resource: &str) -> Vec<Value> {
+        self.shared.records(resource).unwrap_or_default()
+    }
+
+    /// Removes every record of `resource` (`DELETE /__admin/records/{resource}`).
+    pub fn clear_records(&self, resource: &str) -> Result<(), AdminError> {
+        self.shared.clear_records(resource)
+    }
+
+    /// Sets fields on a record as given (`PATCH /__admin/records/{resource}/{id}`); false when
+    /// it does not exist.
+    pub fn patch_record(
+        &self,
+        resource: &str,
+        id: i64,
+        fields: Map<String, Value>,
+    ) -> Result<bool, AdminError> {
+        self.shared.patch_record(resource, id, fields)
     }
 }

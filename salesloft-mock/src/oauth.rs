@@ -1,4 +1,5 @@
-//! The accounts service: `/oauth/authorize` and `/oauth/token` as FACTS.md describes them.
+//! The accounts service: `/oauth/authorize` and `/oauth/token` as `salesloft-openapi/SERVICE.md` §5
+//! describes them.
 
 use crate::errors::ApiError;
 use crate::params::Params;
@@ -9,7 +10,82 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-pub const SCOPE: &str = "people:read people:write accounts:read accounts:write cadences:read cadence_memberships:read cadence_memberships:write users:read";
+/// Constant-time comparison of two secrets, so a check does not leak how much of a guess
+/// was right.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The parameters this server adds to a redirect URI; a registered URI that carries one of
+/// them already is refused, or the client could read the one an attacker put there first.
+const REDIRECT_PARAMS: &[&str] = &[
+    "code",
+    "state",
+    "scope",
+    "context",
+    "error",
+    "error_description",
+];
+
+fn invalid_request(description: &str) -> ApiError {
+    ApiError::oauth(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+/// A token request's parameters, JSON or form. RFC 6749 §3.1: a parameter sent twice is an
+/// `invalid_request`, as is a body that is neither (never a bare JSON error).
+pub fn token_form(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let is_json = content_type.is_some_and(|c| c.trim_start().starts_with("application/json"))
+        || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let pairs: Vec<(String, Value)> = if is_json {
+        let entries: Entries = serde_json::from_slice(body)
+            .map_err(|_| invalid_request("The request body must be a JSON object or a form"))?;
+        entries.0
+    } else {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| invalid_request("The request body is not UTF-8"))?;
+        url::form_urlencoded::parse(text.as_bytes())
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect()
+    };
+    let mut form = Map::new();
+    for (key, value) in pairs {
+        if form.contains_key(&key) {
+            return Err(invalid_request(&format!(
+                "The parameter {} was sent more than once",
+                key.escape_debug()
+            )));
+        }
+        form.insert(key, value);
+    }
+    Ok(form)
+}
+
+/// A JSON object's entries in order, duplicates kept (serde_json's map keeps only the last).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
 
 /// A random token: 64 hex digits.
 pub fn random_token() -> String {
@@ -43,6 +119,16 @@ pub fn authorize(
     let mut target = url::Url::parse(redirect_uri).map_err(|_| {
         ApiError::oauth(StatusCode::BAD_REQUEST, "invalid_redirect_uri", "Not a URL")
     })?;
+    if target
+        .query_pairs()
+        .any(|(k, _)| REDIRECT_PARAMS.contains(&k.as_ref()))
+    {
+        return Err(ApiError::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_redirect_uri",
+            "The redirect uri carries a parameter the authorization server sets",
+        ));
+    }
     {
         let mut query = target.query_pairs_mut();
         if params.get("response_type") != Some("code") {
@@ -62,6 +148,7 @@ pub fn authorize(
                     scope: scope.clone(),
                     expires_at: now + Duration::minutes(10),
                     used: false,
+                    family: None,
                     code_challenge: params.get("code_challenge").map(str::to_string),
                 },
             );
@@ -88,7 +175,7 @@ pub fn token(
 ) -> Result<Value, ApiError> {
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
     if field("client_id") != store.config.client_id
-        || field("client_secret") != store.config.client_secret
+        || !same_secret(field("client_secret"), &store.config.client_secret)
     {
         return Err(ApiError::oauth(
             StatusCode::UNAUTHORIZED,
@@ -102,10 +189,16 @@ pub fn token(
                 .codes
                 .get_mut(field("code"))
                 .ok_or_else(|| invalid_grant("Unknown authorization code"))?;
-            if code.used || code.expires_at <= now {
+            if code.used {
+                // RFC 6749 §10.5: a code used twice was likely stolen; what it granted is revoked.
+                let family = code.family;
+                revoke_family(store, family);
                 return Err(invalid_grant(
-                    "The authorization code was already used or has expired",
+                    "The authorization code was already used; the tokens it granted are revoked",
                 ));
+            }
+            if code.expires_at <= now {
+                return Err(invalid_grant("The authorization code has expired"));
             }
             code.used = true;
             if code.client_id != field("client_id") || code.redirect_uri != field("redirect_uri") {
@@ -123,6 +216,9 @@ pub fn token(
             let scope = code.scope.clone();
             store.next_family += 1;
             let family = store.next_family;
+            if let Some(code) = store.codes.get_mut(field("code")) {
+                code.family = Some(family);
+            }
             Ok(issue(store, USER_ID, &scope, Some(family), now))
         }
         "refresh_token" => {
@@ -163,6 +259,21 @@ pub fn token(
     }
 }
 
+/// Revokes every token of an authorization.
+fn revoke_family(store: &mut Store, family: Option<u64>) {
+    let Some(family) = family else { return };
+    for token in store.refresh_tokens.values_mut() {
+        if token.family == family {
+            token.revoked = true;
+        }
+    }
+    for token in store.access_tokens.values_mut() {
+        if token.family == Some(family) {
+            token.revoked = true;
+        }
+    }
+}
+
 /// A new access token, and a refresh token in `family` when there is one.
 fn issue(
     store: &mut Store,
@@ -180,6 +291,7 @@ fn issue(
             expires_at: now + Duration::seconds(ttl),
             revoked: false,
             scope: scope.to_string(),
+            family,
         },
     );
     let mut body = json!({

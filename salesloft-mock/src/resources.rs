@@ -1,6 +1,6 @@
 //! The stateful part of the v2 API: me, team, users, people, accounts, cadences and cadence
-//! memberships, with the rules of FACTS.md. Every other declared route is answered by
-//! `spec_routes` from the spec.
+//! memberships, with the rules of `salesloft-openapi/SERVICE.md` §6. Every other declared
+//! route is answered by `spec_routes` from the spec.
 
 use crate::errors::ApiError;
 use crate::listing::ListRequest;
@@ -166,7 +166,7 @@ fn list_users(store: &Store, call: &Call) -> Result<Reply, ApiError> {
     let list = ListRequest::parse(call.params, &["name", "email"])?;
     let mut body = list.respond(store.users.rows.values(), |_| true);
     if !call.params.has("page") {
-        // FACTS: /v2/users has no paging without a `page` parameter.
+        // SERVICE.md §2: /v2/users has no paging without a `page` parameter.
         if let Some(metadata) = body["metadata"].as_object_mut() {
             metadata.remove("paging");
         }
@@ -218,13 +218,77 @@ fn embedded_id(fields: &Map<String, Value>, name: &str) -> Option<i64> {
     fields.get(name)?.get("id")?.as_i64()
 }
 
+/// An email address as the service compares it: without surrounding white space, any case.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A plausible address: one `@`, something before it, a dotted domain after it, no white
+/// space or control characters anywhere.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let clean = |part: &str| {
+        !part.is_empty()
+            && !part
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    };
+    clean(local)
+        && clean(domain)
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+}
+
+/// A domain as the service compares it: a host name, so case, surrounding white space and a
+/// trailing dot do not make another one.
+pub fn domain_key(domain: &str) -> String {
+    domain.trim().trim_end_matches('.').to_lowercase()
+}
+
 fn email_taken(store: &Store, email: &str, except: Option<i64>) -> bool {
-    let email = email.to_lowercase();
+    let email = email_key(email);
     store.people.rows.values().any(|p| {
         Some(p.id) != except
             && p.str_field("email_address")
-                .is_some_and(|e| e.to_lowercase() == email)
+                .is_some_and(|e| email_key(e) == email)
     })
+}
+
+/// The `email_address` of a body, trimmed, checked and free: `Ok(None)` when absent or blank.
+fn checked_email(
+    store: &Store,
+    body: &Map<String, Value>,
+    except: Option<i64>,
+) -> Result<Option<String>, ApiError> {
+    let Some(email) = str_field(body, "email_address")? else {
+        return Ok(None);
+    };
+    let email = email.trim();
+    if email.is_empty() {
+        return Ok(None);
+    }
+    if !valid_email(email) {
+        return Err(ApiError::invalid("email_address", "is invalid"));
+    }
+    if email_taken(store, email, except) {
+        return Err(ApiError::invalid("email_address", "is already taken"));
+    }
+    Ok(Some(email.to_string()))
+}
+
+/// A person must keep an email address, or a phone and a last name, to be found again.
+fn reachable(fields: &Map<String, Value>) -> bool {
+    let has = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.trim().is_empty())
+    };
+    has("email_address") || (has("phone") && has("last_name"))
 }
 
 /// Copies the writable fields of `body` into `fields`, checking their JSON types loosely.
@@ -297,31 +361,28 @@ fn refresh_display_name(fields: &mut Map<String, Value>) {
     fields.insert("display_name".into(), json!(name));
 }
 
+fn blank_person() -> ApiError {
+    ApiError::invalid(
+        "email_address",
+        "can't be blank (or give phone and last_name)",
+    )
+}
+
 fn create_person(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
-    let email = str_field(call.body, "email_address")?.filter(|e| !e.trim().is_empty());
-    let phone = str_field(call.body, "phone")?.filter(|p| !p.trim().is_empty());
-    let last_name = str_field(call.body, "last_name")?.filter(|l| !l.trim().is_empty());
-    match (&email, &phone, &last_name) {
-        (Some(email), _, _) if !email.contains('@') => {
-            return Err(ApiError::invalid("email_address", "is invalid"));
-        }
-        (Some(email), _, _) if email_taken(store, email, None) => {
-            return Err(ApiError::invalid("email_address", "is already taken"));
-        }
-        (Some(_), _, _) | (None, Some(_), Some(_)) => {}
-        _ => {
-            return Err(ApiError::invalid(
-                "email_address",
-                "can't be blank (or give phone and last_name)",
-            ));
-        }
-    }
+    let email = checked_email(store, call.body, None)?;
     let owner = store.user_embedded(call.user_id);
     let mut fields = person_fields("", "", "", Value::Null, &owner);
     for name in ["first_name", "last_name", "email_address"] {
         fields.insert(name.into(), Value::Null);
     }
     copy_writable(&mut fields, call.body, PERSON_WRITABLE)?;
+    fields.insert(
+        "email_address".into(),
+        email.map_or(Value::Null, Value::from),
+    );
+    if !reachable(&fields) {
+        return Err(blank_person());
+    }
     if let Some(account) = account_ref(store, call.body)? {
         fields.insert("account".into(), account);
     }
@@ -337,18 +398,25 @@ fn update_person(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiEr
     if !store.people.rows.contains_key(&id) {
         return Err(ApiError::not_found());
     }
-    if let Some(email) = str_field(call.body, "email_address")?
-        && email_taken(store, &email, Some(id))
-    {
-        return Err(ApiError::invalid("email_address", "is already taken"));
-    }
+    let email = checked_email(store, call.body, Some(id))?;
     let account = account_ref(store, call.body)?;
     let person = store
         .people
         .rows
         .get_mut(&id)
         .ok_or_else(ApiError::not_found)?;
-    copy_writable(&mut person.fields, call.body, PERSON_WRITABLE)?;
+    let mut fields = person.fields.clone();
+    copy_writable(&mut fields, call.body, PERSON_WRITABLE)?;
+    if call.body.contains_key("email_address") {
+        fields.insert(
+            "email_address".into(),
+            email.map_or(Value::Null, Value::from),
+        );
+    }
+    if !reachable(&fields) {
+        return Err(blank_person());
+    }
+    person.fields = fields;
     if let Some(account) = account {
         person.fields.insert("account".into(), account);
     }
@@ -373,12 +441,28 @@ fn delete_person(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
 // ---- accounts ----
 
 fn domain_taken(store: &Store, domain: &str, except: Option<i64>) -> bool {
-    let domain = domain.to_lowercase();
+    let domain = domain_key(domain);
     store.accounts.rows.values().any(|a| {
         Some(a.id) != except
             && a.str_field("domain")
-                .is_some_and(|d| d.to_lowercase() == domain)
+                .is_some_and(|d| domain_key(d) == domain)
     })
+}
+
+/// The `domain` of a body as stored: trimmed, without a trailing dot; 422 when it holds
+/// white space or control characters inside.
+fn checked_domain(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let Some(domain) = str_field(body, "domain")? else {
+        return Ok(None);
+    };
+    let domain = domain.trim().trim_end_matches('.').to_string();
+    if domain.is_empty() {
+        return Ok(None);
+    }
+    if domain.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid("domain", "is invalid"));
+    }
+    Ok(Some(domain))
 }
 
 fn list_accounts(store: &Store, call: &Call) -> Result<Reply, ApiError> {
@@ -386,12 +470,12 @@ fn list_accounts(store: &Store, call: &Call) -> Result<Reply, ApiError> {
     let domains: Option<Vec<String>> = call
         .params
         .list("domain")
-        .map(|v| v.iter().map(|d| d.to_lowercase()).collect());
+        .map(|v| v.iter().map(|d| domain_key(d)).collect());
     let body = list.respond(store.accounts.rows.values(), |account| {
         domains.as_ref().is_none_or(|domains| {
             account
                 .str_field("domain")
-                .is_some_and(|d| domains.contains(&d.to_lowercase()))
+                .is_some_and(|d| domains.contains(&domain_key(d)))
         })
     });
     ok(body)
@@ -399,7 +483,7 @@ fn list_accounts(store: &Store, call: &Call) -> Result<Reply, ApiError> {
 
 fn create_account(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
     let name = str_field(call.body, "name")?.filter(|n| !n.trim().is_empty());
-    let domain = str_field(call.body, "domain")?.filter(|d| !d.trim().is_empty());
+    let domain = checked_domain(call.body)?;
     let (Some(name), Some(domain)) = (name, domain) else {
         let missing = if call.body.get("name").is_none() {
             "name"
@@ -414,6 +498,7 @@ fn create_account(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
     let owner = store.user_embedded(call.user_id);
     let mut fields = account_fields(&name, &domain, &owner);
     copy_writable(&mut fields, call.body, ACCOUNT_WRITABLE)?;
+    fields.insert("domain".into(), Value::from(domain));
     let record = store.accounts.insert(call.now, fields);
     one(record)
 }
@@ -422,10 +507,19 @@ fn update_account(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiE
     if !store.accounts.rows.contains_key(&id) {
         return Err(ApiError::not_found());
     }
-    if let Some(domain) = str_field(call.body, "domain")?
-        && domain_taken(store, &domain, Some(id))
+    let domain = checked_domain(call.body)?;
+    if call.body.contains_key("domain") && domain.is_none() {
+        return Err(ApiError::invalid("domain", "can't be blank"));
+    }
+    if let Some(domain) = &domain
+        && domain_taken(store, domain, Some(id))
     {
         return Err(ApiError::invalid("domain", "has already been taken"));
+    }
+    if call.body.contains_key("name")
+        && str_field(call.body, "name")?.is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(ApiError::invalid("name", "can't be blank"));
     }
     let account = store
         .accounts
@@ -433,6 +527,9 @@ fn update_account(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiE
         .get_mut(&id)
         .ok_or_else(ApiError::not_found)?;
     copy_writable(&mut account.fields, call.body, ACCOUNT_WRITABLE)?;
+    if let Some(domain) = domain {
+        account.fields.insert("domain".into(), Value::from(domain));
+    }
     account.updated_at = call.now;
     one(account)
 }
@@ -479,12 +576,25 @@ fn list_memberships(store: &Store, call: &Call) -> Result<Reply, ApiError> {
     ok(body)
 }
 
+/// An integer parameter of a create: from the query, as the document declares (SERVICE.md
+/// §1.9), or else from the body, which the service reads too.
+fn query_or_body_int(call: &Call, name: &str) -> Result<Option<i64>, ApiError> {
+    match call.params.get(name) {
+        Some(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(name, "is not a valid id")),
+        _ => int_field(call.body, name),
+    }
+}
+
 fn create_membership(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
-    let person = int_field(call.body, "person_id")?
+    let person = query_or_body_int(call, "person_id")?
         .ok_or_else(|| ApiError::invalid("person_id", "can't be blank"))?;
-    let cadence = int_field(call.body, "cadence_id")?
+    let cadence = query_or_body_int(call, "cadence_id")?
         .ok_or_else(|| ApiError::invalid("cadence_id", "can't be blank"))?;
-    let user = int_field(call.body, "user_id")?.unwrap_or(call.user_id);
+    let user = query_or_body_int(call, "user_id")?.unwrap_or(call.user_id);
     if !store.people.rows.contains_key(&person) || !store.cadences.rows.contains_key(&cadence) {
         return Err(ApiError::not_found());
     }

@@ -1,15 +1,17 @@
-//! The HTTP side: routes, and the pipeline every `/v2` request goes through
-//! (auth → scope → injected status fault → rate limit → handler → body fault → latency → log).
+//! The HTTP side: the listener with a production server's timeouts, the routes, and the
+//! pipeline every `/v2` request goes through, as named steps with early returns:
+//! method → auth → scope → injected status fault → rate limit → handler → body fault →
+//! latency → log → headers.
 
 use crate::admin;
-use crate::clock::Clock;
 use crate::errors::ApiError;
 use crate::listing::{cost, page_number};
 use crate::oauth;
 use crate::params::{Params, parse_body};
-use crate::ratelimit;
+use crate::ratelimit::{self, Charge};
 use crate::resources::{self, Call, Reply};
-use crate::spec_routes::{SpecRoutes, segments};
+use crate::spec_routes::segments;
+use crate::state::Shared;
 use crate::store::{AuthKind, Fault, LoggedRequest, Store, TEAM_ID};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -17,22 +19,40 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// What every handler shares.
-#[derive(Debug)]
-pub struct Shared {
-    pub store: Mutex<Store>,
-    pub clock: Clock,
-    pub routes: SpecRoutes,
-}
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may sit idle before the next request.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request body read; a larger one gets 413.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
-impl Shared {
-    /// The store; a panic elsewhere while holding the lock must not take the sandbox down.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Accepts connections until the task is aborted; each connection is served on its own task,
+/// with [`HEADER_TIMEOUT`] for its headers and between its requests.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let app = router(shared);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors, say: wait a little rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024);
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = http.serve_connection(io, service).await;
+        });
     }
 }
 
@@ -40,7 +60,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/oauth/authorize", get(authorize))
         .route("/oauth/token", post(token))
-        .nest("/__admin", admin::router())
+        .nest("/__admin", admin::router(shared.clone()))
         .fallback(api)
         .with_state(shared)
 }
@@ -55,8 +75,27 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
+fn error_response(error: &ApiError) -> Response {
+    json_response(error.status, to_bytes(&error.body))
+}
+
 fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The whole body, within [`BODY_TIMEOUT`] and [`MAX_BODY`]; else the answer to give.
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            serde_json::json!({"error": "The request body did not arrive in time"}),
+        )),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            serde_json::json!({"error": format!("The request body is larger than {MAX_BODY} bytes, or was cut off")}),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
 }
 
 fn auth_kind(headers: &HeaderMap) -> (AuthKind, Option<String>) {
@@ -78,12 +117,17 @@ fn auth_kind(headers: &HeaderMap) -> (AuthKind, Option<String>) {
     (AuthKind::Other, None)
 }
 
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
 async fn authorize(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     let params = Params::parse(uri.query());
     let now = shared.clock.now();
     let mut store = shared.store();
-    let result = oauth::authorize(&mut store, &params, now);
-    let (status, response) = match result {
+    let (status, response) = match oauth::authorize(&mut store, &params, now) {
         Ok(location) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::FOUND;
@@ -92,7 +136,7 @@ async fn authorize(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
             }
             (StatusCode::FOUND, response)
         }
-        Err(e) => (e.status, json_response(e.status, to_bytes(&e.body))),
+        Err(e) => (e.status, error_response(&e)),
     };
     store.log_request(LoggedRequest {
         method: "GET".into(),
@@ -109,24 +153,31 @@ async fn token(
     State(shared): State<Arc<Shared>>,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let now = shared.clock.now();
-    let mut store = shared.store();
-    let result =
-        parse_body(content_type, &body).and_then(|form| oauth::token(&mut store, &form, now));
-    let (status, body_out) = match result {
-        Ok(value) => (StatusCode::OK, value),
-        Err(e) => (e.status, e.body),
+    let (status, body_out, logged) = match read_body(body).await {
+        Err(e) => (e.status, e.body, String::new()),
+        Ok(body) => {
+            let now = shared.clock.now();
+            let mut store = shared.store();
+            let result = oauth::token_form(content_type(&headers), &body)
+                .and_then(|form| oauth::token(&mut store, &form, now));
+            let (status, body_out) = match result {
+                Ok(value) => (StatusCode::OK, value),
+                Err(e) => (e.status, e.body),
+            };
+            (
+                status,
+                body_out,
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        }
     };
-    store.log_request(LoggedRequest {
+    shared.store().log_request(LoggedRequest {
         method: "POST".into(),
         path: uri.path().into(),
         query: uri.query().map(str::to_string),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: logged,
         auth: auth_kind(&headers).0,
         status: status.as_u16(),
     });
@@ -135,6 +186,212 @@ async fn token(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// One `/v2` request, read once and passed along the pipeline.
+struct ApiRequest {
+    /// As received (`HEAD` included), for the log and the 405 check.
+    method: Method,
+    /// What the handlers see: `HEAD` is answered as `GET` (the server sends no body for it).
+    handled_as: Method,
+    uri: Uri,
+    params: Params,
+    content_type: Option<String>,
+    header_auth: AuthKind,
+    bearer: Option<String>,
+    body: Bytes,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl ApiRequest {
+    fn segments(&self) -> Option<Vec<&str>> {
+        segments(self.uri.path())
+    }
+
+    fn log_entry(&self, auth: AuthKind, status: StatusCode) -> LoggedRequest {
+        LoggedRequest {
+            method: self.method.to_string(),
+            path: self.uri.path().to_string(),
+            query: self.uri.query().map(str::to_string),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+            auth,
+            status: status.as_u16(),
+        }
+    }
+}
+
+/// Who is calling, once authenticated.
+struct Caller {
+    user_id: i64,
+    auth: AuthKind,
+    /// The token's scopes; `None` for an API key, which acts as its user with every scope.
+    scope: Option<String>,
+}
+
+/// What the pipeline came to: the reply or error, and what the answer's headers and body
+/// need besides.
+struct Handled {
+    outcome: Result<Reply, ApiError>,
+    auth: AuthKind,
+    charge: Option<Charge>,
+    body_fault: Option<Fault>,
+}
+
+impl Handled {
+    fn refused(error: ApiError, auth: AuthKind, charge: Option<Charge>) -> Self {
+        Self {
+            outcome: Err(error),
+            auth,
+            charge,
+            body_fault: None,
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match &self.outcome {
+            Ok(Reply::Json(status, _)) | Ok(Reply::Bytes(status, _)) => *status,
+            Ok(Reply::NoContent) => StatusCode::NO_CONTENT,
+            Err(e) => e.status,
+        }
+    }
+}
+
+/// Everything under `/v2/`.
+async fn api(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(e) => return error_response(&e),
+    };
+    let (header_auth, bearer) = auth_kind(&headers);
+    let handled_as = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method.clone()
+    };
+    let request = ApiRequest {
+        method,
+        handled_as,
+        uri,
+        params: Params::default(),
+        content_type: content_type(&headers).map(str::to_string),
+        header_auth,
+        bearer,
+        body,
+        now: shared.clock.now(),
+    };
+    let request = ApiRequest {
+        params: Params::parse(request.uri.query()),
+        ..request
+    };
+    let Some(path) = request.segments() else {
+        return error_response(&ApiError::not_found());
+    };
+    if let Some(allowed) = wrong_method(&shared, &request.handled_as, &path) {
+        return method_not_allowed(&allowed);
+    }
+    let (handled, latency) = {
+        let mut store = shared.store();
+        let handled = pipeline(&shared, &mut store, &request, &path);
+        store.log_request(request.log_entry(handled.auth, handled.status()));
+        (handled, store.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    respond(handled, request.now)
+}
+
+/// The steps from the caller to the reply; each may end the request early.
+fn pipeline(shared: &Shared, store: &mut Store, request: &ApiRequest, path: &[&str]) -> Handled {
+    let caller = match authenticate(store, request) {
+        Ok(caller) => caller,
+        Err(e) => return Handled::refused(e, request.header_auth, None),
+    };
+    if let Err(e) = check_scope(&caller, &request.handled_as, path) {
+        return Handled::refused(e, request.header_auth, None);
+    }
+    if let Some((error, charge)) = status_fault(store, request.now) {
+        return Handled::refused(error, caller.auth, Some(charge));
+    }
+    let cost = cost(page_number(&request.params));
+    let charge = ratelimit::charge(store, TEAM_ID, cost, request.now);
+    if !charge.allowed {
+        return Handled::refused(ApiError::rate_limited(), caller.auth, Some(charge));
+    }
+    let body_fault = store.faults.pop_front();
+    Handled {
+        outcome: dispatch(shared, store, request, path, caller.user_id),
+        auth: caller.auth,
+        charge: Some(charge),
+        body_fault,
+    }
+}
+
+/// The methods a known path allows, when the request's is not one of them.
+fn wrong_method(shared: &Shared, method: &Method, path: &[&str]) -> Option<Vec<Method>> {
+    let allowed = shared.routes.methods_for(path);
+    (!allowed.is_empty() && !allowed.contains(method)).then_some(allowed)
+}
+
+fn method_not_allowed(allowed: &[Method]) -> Response {
+    let mut names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+    if allowed.contains(&Method::GET) {
+        names.push("HEAD");
+    }
+    let mut response = error_response(&ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        serde_json::json!({"error": "Method Not Allowed"}),
+    ));
+    if let Ok(allow) = HeaderValue::from_str(&names.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
+/// The token's user, or 401.
+fn authenticate(store: &Store, request: &ApiRequest) -> Result<Caller, ApiError> {
+    let token = request
+        .bearer
+        .as_deref()
+        .ok_or_else(ApiError::unauthorized)?;
+    if store.config.api_keys.iter().any(|k| k == token) {
+        return Ok(Caller {
+            user_id: crate::store::USER_ID,
+            auth: AuthKind::ApiKey,
+            scope: None,
+        });
+    }
+    let grant = store
+        .access_tokens
+        .get(token)
+        .ok_or_else(ApiError::unauthorized)?;
+    if grant.revoked || grant.expires_at <= request.now {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(Caller {
+        user_id: grant.user_id,
+        auth: AuthKind::Bearer,
+        scope: Some(grant.scope.clone()),
+    })
+}
+
+/// 403 when the token lacks the scope of a resource whose scopes the sandbox checks.
+fn check_scope(caller: &Caller, method: &Method, path: &[&str]) -> Result<(), ApiError> {
+    let (Some(granted), Some(needed)) = (&caller.scope, required_scope(method, path)) else {
+        return Ok(());
+    };
+    if granted.split(' ').any(|s| s == needed) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(&format!(
+        "This application is missing the required scope: {needed}"
+    )))
 }
 
 /// The scope an API call needs, for the resources whose scopes the sandbox checks.
@@ -152,136 +409,75 @@ fn required_scope(method: &Method, segments: &[&str]) -> Option<String> {
     Some(format!("{resource}:{access}"))
 }
 
-/// Who is calling: the user id, or the 401/403 to answer.
-fn authenticate(
-    store: &Store,
-    token: Option<&str>,
-    method: &Method,
-    segments: &[&str],
+/// A pending status fault answers before any work, charged as a request that did nothing.
+fn status_fault(
+    store: &mut Store,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(i64, AuthKind), ApiError> {
-    let token = token.ok_or_else(ApiError::unauthorized)?;
-    if store.config.api_keys.iter().any(|k| k == token) {
-        return Ok((crate::store::USER_ID, AuthKind::ApiKey));
-    }
-    let grant = store
-        .access_tokens
-        .get(token)
-        .ok_or_else(ApiError::unauthorized)?;
-    if grant.revoked || grant.expires_at <= now {
-        return Err(ApiError::unauthorized());
-    }
-    if let Some(scope) = required_scope(method, segments)
-        && !grant.scope.split(' ').any(|s| s == scope)
-    {
-        return Err(ApiError::forbidden(&format!(
-            "This application is missing the required scope: {scope}"
-        )));
-    }
-    Ok((grant.user_id, AuthKind::Bearer))
+) -> Option<(ApiError, Charge)> {
+    let Some(Fault::Status { status }) = store.faults.front().copied() else {
+        return None;
+    };
+    store.faults.pop_front();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let charge = Charge {
+        cost: 1,
+        remaining: ratelimit::remaining(store, TEAM_ID, now),
+        allowed: false,
+    };
+    let error = if status == StatusCode::TOO_MANY_REQUESTS {
+        ApiError::rate_limited()
+    } else {
+        ApiError::server_error(status)
+    };
+    Some((error, charge))
 }
 
-/// Everything under `/v2/`.
-async fn api(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(path) = segments(uri.path()) else {
-        return json_response(StatusCode::NOT_FOUND, to_bytes(&ApiError::not_found().body));
+fn dispatch(
+    shared: &Shared,
+    store: &mut Store,
+    request: &ApiRequest,
+    path: &[&str],
+    user_id: i64,
+) -> Result<Reply, ApiError> {
+    let method = &request.handled_as;
+    let body = if *method == Method::GET || *method == Method::DELETE {
+        serde_json::Map::new()
+    } else {
+        parse_body(request.content_type.as_deref(), &request.body)?
     };
-    let params = Params::parse(uri.query());
-    let (header_kind, token) = auth_kind(&headers);
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let now = shared.clock.now();
-
-    let (outcome, charge, body_fault, latency) = {
-        let mut store = shared.store();
-        let mut auth = header_kind;
-        let mut charge = None;
-        let mut body_fault = None;
-        let outcome = match authenticate(&store, token.as_deref(), &method, &path, now) {
-            Err(e) => Err(e),
-            Ok((user_id, kind)) => {
-                auth = kind;
-                match store.faults.front().copied() {
-                    Some(Fault::Status { status }) => {
-                        store.faults.pop_front();
-                        let status = StatusCode::from_u16(status)
-                            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                        let remaining = ratelimit::remaining(&mut store, TEAM_ID, now);
-                        charge = Some(ratelimit::Charge {
-                            cost: 1,
-                            remaining,
-                            allowed: false,
-                        });
-                        Err(if status == StatusCode::TOO_MANY_REQUESTS {
-                            ApiError::rate_limited()
-                        } else {
-                            ApiError::server_error(status)
-                        })
-                    }
-                    other => {
-                        let c =
-                            ratelimit::charge(&mut store, TEAM_ID, cost(page_number(&params)), now);
-                        charge = Some(c);
-                        if !c.allowed {
-                            Err(ApiError::rate_limited())
-                        } else {
-                            if other.is_some() {
-                                body_fault = store.faults.pop_front();
-                            }
-                            dispatch(
-                                &shared,
-                                &mut store,
-                                &method,
-                                &path,
-                                &params,
-                                content_type,
-                                &body,
-                                user_id,
-                                now,
-                            )
-                        }
-                    }
-                }
-            }
-        };
-        let status = match &outcome {
-            Ok(Reply::Json(status, _)) | Ok(Reply::Bytes(status, _)) => *status,
-            Ok(Reply::NoContent) => StatusCode::NO_CONTENT,
-            Err(e) => e.status,
-        };
-        store.log_request(LoggedRequest {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().map(str::to_string),
-            body: String::from_utf8_lossy(&body).into_owned(),
-            auth,
-            status: status.as_u16(),
-        });
-        (outcome, charge, body_fault, store.latency)
+    let call = Call {
+        method,
+        segments: path.to_vec(),
+        params: &request.params,
+        body: &body,
+        user_id,
+        now: request.now,
     };
-
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+    if let Some(result) = resources::route(store, &call) {
+        return result;
     }
-    let mut response = match outcome {
-        Ok(Reply::Json(status, value)) => faulty_body(status, to_bytes(&value), body_fault),
-        Ok(Reply::Bytes(status, bytes)) => faulty_body(status, bytes, body_fault),
+    match shared.routes.find(method, path) {
+        Some(route) => route.answer(&request.params, &body),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+/// The answer: the reply (spoiled by a pending body fault) with the rate-limit and `Date`
+/// headers. The header names are written here again, not shared with the client: the sandbox
+/// is an independent oracle of the service, so a mistake in the client's copy cannot hide.
+fn respond(handled: Handled, now: chrono::DateTime<chrono::Utc>) -> Response {
+    let mut response = match handled.outcome {
+        Ok(Reply::Json(status, value)) => faulty_body(status, to_bytes(&value), handled.body_fault),
+        Ok(Reply::Bytes(status, bytes)) => faulty_body(status, bytes, handled.body_fault),
         Ok(Reply::NoContent) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
             response
         }
-        Err(e) => json_response(e.status, to_bytes(&e.body)),
+        Err(e) => error_response(&e),
     };
     let headers = response.headers_mut();
-    if let Some(charge) = charge {
+    if let Some(charge) = handled.charge {
         headers.insert("x-ratelimit-endpoint-cost", HeaderValue::from(charge.cost));
         headers.insert(
             "x-ratelimit-remaining-minute",
@@ -293,40 +489,6 @@ async fn api(
         headers.insert(header::DATE, date);
     }
     response
-}
-
-#[allow(clippy::too_many_arguments)]
-fn dispatch(
-    shared: &Shared,
-    store: &mut Store,
-    method: &Method,
-    path: &[&str],
-    params: &Params,
-    content_type: Option<&str>,
-    body: &[u8],
-    user_id: i64,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Reply, ApiError> {
-    let body = if *method == Method::GET || *method == Method::DELETE {
-        serde_json::Map::new()
-    } else {
-        parse_body(content_type, body)?
-    };
-    let call = Call {
-        method,
-        segments: path.to_vec(),
-        params,
-        body: &body,
-        user_id,
-        now,
-    };
-    if let Some(result) = resources::route(store, &call) {
-        return result;
-    }
-    match shared.routes.find(method, path) {
-        Some(route) => route.answer(params, &body),
-        None => Err(ApiError::not_found()),
-    }
 }
 
 /// The response body, spoiled as the pending fault says.

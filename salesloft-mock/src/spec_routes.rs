@@ -61,20 +61,36 @@ impl SpecRoutes {
         Self { routes }
     }
 
+    /// The methods declared for `path` segments (empty: no such path).
+    pub fn methods_for(&self, path: &[&str]) -> Vec<Method> {
+        let mut methods: Vec<Method> = self
+            .routes
+            .iter()
+            .filter(|r| r.matches(path))
+            .map(|r| r.method.clone())
+            .collect();
+        methods.dedup();
+        methods
+    }
+
     /// The declared operation for `method` and `path` segments.
     pub fn find(&self, method: &Method, path: &[&str]) -> Option<&SpecRoute> {
-        self.routes.iter().find(|r| {
-            r.method == method
-                && r.segments.len() == path.len()
-                && r.segments
-                    .iter()
-                    .zip(path)
-                    .all(|(t, p)| t.starts_with('{') || t == p)
-        })
+        self.routes
+            .iter()
+            .find(|r| r.method == method && r.matches(path))
     }
 }
 
 impl SpecRoute {
+    fn matches(&self, path: &[&str]) -> bool {
+        self.segments.len() == path.len()
+            && self
+                .segments
+                .iter()
+                .zip(path)
+                .all(|(t, p)| t.starts_with('{') || t == p)
+    }
+
     pub fn answer(&self, params: &Params, body: &Map<String, Value>) -> Result<Reply, ApiError> {
         for name in &self.required_query {
             if !params.has(name) {

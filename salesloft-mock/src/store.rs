@@ -58,7 +58,7 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 #[derive(Debug, Default)]
 pub struct Table {
     next_id: i64,
-    pub rows: BTreeMap<i64, Record>,
+    pub(crate) rows: BTreeMap<i64, Record>,
 }
 
 impl Table {
@@ -90,6 +90,8 @@ pub struct AuthCode {
     pub scope: String,
     pub expires_at: DateTime<Utc>,
     pub used: bool,
+    /// The authorization its first use started, revoked if the code comes again.
+    pub family: Option<u64>,
     pub code_challenge: Option<String>,
 }
 
@@ -100,6 +102,8 @@ pub struct AccessToken {
     pub revoked: bool,
     /// Space-separated scopes, like `people:read people:write`.
     pub scope: String,
+    /// The authorization it belongs to (none for client credentials).
+    pub family: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -136,44 +140,36 @@ pub enum AuthKind {
     Other,
 }
 
-/// One request, as the request log keeps it.
-#[derive(Clone, Debug, Serialize)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub body: String,
-    pub auth: AuthKind,
-    pub status: u16,
-}
+pub use crate::request_log::{LoggedRequest, RequestLog};
 
+/// Everything the sandbox knows. Only the crate reaches into it: tests and other languages
+/// seed and inspect it through [`crate::state::Shared`]'s calls (the handle and `/__admin`).
 #[derive(Debug)]
 pub struct Store {
-    pub config: Config,
-    pub base_url: String,
-    pub users: Table,
-    pub team: Value,
-    pub people: Table,
-    pub accounts: Table,
-    pub cadences: Table,
-    pub memberships: Table,
-    pub codes: HashMap<String, AuthCode>,
-    pub access_tokens: HashMap<String, AccessToken>,
-    pub refresh_tokens: HashMap<String, RefreshToken>,
-    pub next_family: u64,
+    pub(crate) config: Config,
+    pub(crate) base_url: String,
+    pub(crate) users: Table,
+    pub(crate) team: Value,
+    pub(crate) people: Table,
+    pub(crate) accounts: Table,
+    pub(crate) cadences: Table,
+    pub(crate) memberships: Table,
+    pub(crate) codes: HashMap<String, AuthCode>,
+    pub(crate) access_tokens: HashMap<String, AccessToken>,
+    pub(crate) refresh_tokens: HashMap<String, RefreshToken>,
+    pub(crate) next_family: u64,
     /// Cost spent per team in the current minute: (minute number, spent).
-    pub budgets: HashMap<i64, (i64, u32)>,
-    pub faults: VecDeque<Fault>,
-    pub latency: std::time::Duration,
-    pub log: VecDeque<LoggedRequest>,
+    pub(crate) budgets: HashMap<i64, (i64, u32)>,
+    pub(crate) faults: VecDeque<Fault>,
+    pub(crate) latency: std::time::Duration,
+    pub(crate) log: RequestLog,
     /// The scopes the next authorizations grant (tests narrow it to provoke 403s).
-    pub granted_scope: String,
+    pub(crate) granted_scope: String,
 }
 
 impl Store {
     pub fn new(config: Config, base_url: String, now: DateTime<Utc>) -> Self {
         let mut store = Self {
-            config,
             base_url,
             users: Table::default(),
             team: Value::Null,
@@ -188,8 +184,9 @@ impl Store {
             budgets: HashMap::new(),
             faults: VecDeque::new(),
             latency: std::time::Duration::ZERO,
-            log: VecDeque::new(),
-            granted_scope: crate::oauth::SCOPE.to_string(),
+            log: RequestLog::new(config_log_limits(&config)),
+            granted_scope: crate::config::SCOPE.to_string(),
+            config,
         };
         store.seed(now);
         store
@@ -256,10 +253,57 @@ impl Store {
     }
 
     pub fn log_request(&mut self, entry: LoggedRequest) {
-        if self.log.len() >= self.config.request_log_capacity {
-            self.log.pop_front();
+        self.log.push(entry);
+    }
+
+    /// The table of an API resource, by its path name.
+    pub fn table(&self, resource: &str) -> Option<&Table> {
+        Some(match resource {
+            "users" => &self.users,
+            "people" => &self.people,
+            "accounts" => &self.accounts,
+            "cadences" => &self.cadences,
+            "cadence_memberships" => &self.memberships,
+            _ => return None,
+        })
+    }
+
+    pub fn table_mut(&mut self, resource: &str) -> Option<&mut Table> {
+        Some(match resource {
+            "users" => &mut self.users,
+            "people" => &mut self.people,
+            "accounts" => &mut self.accounts,
+            "cadences" => &mut self.cadences,
+            "cadence_memberships" => &mut self.memberships,
+            _ => return None,
+        })
+    }
+
+    pub fn clear_records(&mut self, resource: &str) {
+        if let Some(table) = self.table_mut(resource) {
+            table.rows.clear();
         }
-        self.log.push_back(entry);
+    }
+
+    /// Adds `count` people (`person<n>@sandbox.example`), `spread_micros` apart in
+    /// `updated_at`, the newest at `now`. The caller has checked that the times are in range.
+    pub fn seed_people(&mut self, now: DateTime<Utc>, count: usize, spread_micros: i64) {
+        let owner = self.user_embedded(USER_ID);
+        let start = self.people.rows.len();
+        for (i, n) in (start..start + count).enumerate() {
+            let email = format!("person{n}@sandbox.example");
+            let fields = person_fields("Person", &n.to_string(), &email, Value::Null, &owner);
+            let steps = (count - 1 - i) as i64;
+            let at = now - Duration::microseconds(spread_micros.saturating_mul(steps));
+            self.people.insert(at, fields);
+        }
+    }
+}
+
+fn config_log_limits(config: &Config) -> crate::request_log::Limits {
+    crate::request_log::Limits {
+        entries: config.request_log_capacity,
+        bytes: config.request_log_bytes,
     }
 }
 

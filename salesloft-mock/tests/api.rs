@@ -155,7 +155,7 @@ async fn list_filters_by_ids_and_updated_at() {
 #[tokio::test]
 async fn paging_metadata_as_the_service_sends_it() {
     let api = Api::start().await;
-    api.sandbox.seed_people(57);
+    api.sandbox.seed_people(57).unwrap();
     let first = api.get("/v2/people.json?per_page=25").await;
     let meta = &first.body["metadata"];
     assert_eq!(

@@ -18,7 +18,7 @@ async fn every_response_carries_cost_and_remaining_budget() {
     assert_eq!(first.header("x-ratelimit-endpoint-cost"), Some("1"));
     assert_eq!(first.header("x-ratelimit-remaining-minute"), Some("49"));
     assert!(first.header("date").is_some());
-    api.sandbox.seed_people(1);
+    api.sandbox.seed_people(1).unwrap();
     let deep = api.get("/v2/people.json?page=120").await;
     assert_eq!(deep.header("x-ratelimit-endpoint-cost"), Some("3"));
     assert_eq!(deep.header("x-ratelimit-remaining-minute"), Some("46"));
@@ -53,7 +53,9 @@ async fn a_spent_budget_gets_429_without_retry_after_until_the_next_minute() {
 #[tokio::test]
 async fn injected_statuses_come_before_any_work() {
     let api = Api::start().await;
-    api.sandbox.inject(Fault::Status { status: 503 }, 2);
+    api.sandbox
+        .inject(Fault::Status { status: 503 }, 2)
+        .unwrap();
     let first = api
         .post(
             "/v2/accounts.json",
@@ -69,7 +71,9 @@ async fn injected_statuses_come_before_any_work() {
         json!([]),
         "the failed POST created nothing"
     );
-    api.sandbox.inject(Fault::Status { status: 429 }, 1);
+    api.sandbox
+        .inject(Fault::Status { status: 429 }, 1)
+        .unwrap();
     let limited = api.get("/v2/me.json").await;
     assert_eq!(
         (limited.status, limited.body.clone()),
@@ -80,7 +84,7 @@ async fn injected_statuses_come_before_any_work() {
 #[tokio::test]
 async fn body_faults_spoil_the_response_but_keep_serving() {
     let api = Api::start().await;
-    api.sandbox.inject(Fault::TruncatedBody, 1);
+    api.sandbox.inject(Fault::TruncatedBody, 1).unwrap();
     let response = api
         .http
         .get(api.url("/v2/me.json"))
@@ -91,7 +95,7 @@ async fn body_faults_spoil_the_response_but_keep_serving() {
     let bytes = response.bytes().await.unwrap();
     assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_err());
 
-    api.sandbox.inject(Fault::MalformedBody, 1);
+    api.sandbox.inject(Fault::MalformedBody, 1).unwrap();
     let response = api
         .http
         .get(api.url("/v2/me.json"))
@@ -101,7 +105,7 @@ async fn body_faults_spoil_the_response_but_keep_serving() {
         .unwrap();
     assert!(response.json::<serde_json::Value>().await.is_err());
 
-    api.sandbox.inject(Fault::DropConnection, 1);
+    api.sandbox.inject(Fault::DropConnection, 1).unwrap();
     let result = async {
         api.http
             .get(api.url("/v2/me.json"))

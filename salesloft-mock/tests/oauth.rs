@@ -96,13 +96,6 @@ async fn authorization_code_then_refresh_with_rotation() {
         me_status(&sandbox, first["access_token"].as_str().unwrap()).await,
         200
     );
-    let (status, reuse) = token(&sandbox, exchange).await;
-    assert_eq!(
-        (status, reuse["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "codes are single use"
-    );
-
     let refresh = |t: &Value| {
         client(json!({"grant_type": "refresh_token", "refresh_token": t["refresh_token"]}))
     };
@@ -115,8 +108,22 @@ async fn authorization_code_then_refresh_with_rotation() {
         (400, Some("invalid_grant")),
         "the old refresh token is revoked"
     );
-    let (status, _) = token(&sandbox, refresh(&second)).await;
+    let (status, third) = token(&sandbox, refresh(&second)).await;
     assert_eq!(status, 200);
+
+    let (status, reuse) = token(&sandbox, exchange).await;
+    assert_eq!(
+        (status, reuse["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "codes are single use"
+    );
+    assert_eq!(
+        me_status(&sandbox, third["access_token"].as_str().unwrap()).await,
+        401,
+        "a code used twice revokes what its first use granted (RFC 6749 10.5)"
+    );
+    let (status, _) = token(&sandbox, refresh(&third)).await;
+    assert_eq!(status, 400, "its refresh tokens too");
 }
 
 #[tokio::test]

@@ -147,7 +147,7 @@ impl salesloft_api::Clock for SimulatedClock {
 
 /// The `api-version` header the generated client adds to every request.
 fn api_version() -> &'static str {
-    <Client as salesloft_api::ClientInfo<salesloft_api::hooks::Inner>>::api_version()
+    <Client as salesloft_api::ClientInfo<salesloft_api::state::ClientState>>::api_version()
 }
 
 /// A client of the sandbox with the default retry policy, authenticated by its API key.

@@ -48,8 +48,8 @@ pub fn api_key_client(sandbox: &SandboxHandle, retry: RetryPolicy) -> Client {
 
 /// Replaces the sandbox's people with `count` fresh ones, all updated at one instant.
 pub fn only_people(sandbox: &SandboxHandle, count: usize) {
-    sandbox.with_store(|store| store.people.rows.clear());
-    sandbox.seed_people(count);
+    sandbox.remove_people();
+    sandbox.seed_people(count).unwrap();
 }
 
 /// The registered app of a sandbox, pointed at it.

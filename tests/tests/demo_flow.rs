@@ -6,7 +6,6 @@ use demo::output::{Report, Reporter};
 use demo::{Cli, Env};
 use salesloft_auth::FileStore;
 use salesloft_mock::{Config, Fault, Sandbox, SandboxHandle};
-use serde_json::Value;
 
 const QUIET: Reporter = Reporter { json: true };
 
@@ -35,29 +34,23 @@ async fn every_step_lands_in_the_sandbox() {
     let person = report.person.as_ref().unwrap();
     assert_eq!(person.email, "sandy+1700000000@example.com");
     let membership = report.membership.as_ref().unwrap();
-    sandbox.with_store(|store| {
-        let stored = store
-            .people
-            .rows
-            .get(&person.id)
-            .expect("the person exists")
-            .render();
+    {
+        let stored = sandbox
+            .record("people", person.id)
+            .expect("the person exists");
         assert_eq!(stored["email_address"], "sandy+1700000000@example.com");
         assert_eq!(
             (stored["first_name"].as_str(), stored["last_name"].as_str()),
             (Some("Test"), Some("McTester"))
         );
         assert_eq!(stored["account"]["id"], report.account.as_ref().unwrap().id);
-        let m = store
-            .memberships
-            .rows
-            .get(&membership.id)
-            .expect("the membership exists")
-            .render();
+        let m = sandbox
+            .record("cadence_memberships", membership.id)
+            .expect("the membership exists");
         assert_eq!(m["person"]["id"], person.id);
         assert_eq!(m["cadence"]["id"], membership.cadence_id);
         assert_eq!(m["current_state"], "staged");
-    });
+    }
     assert_eq!(
         report.links.person.as_deref(),
         Some(format!("https://app.example/app/people/{}", person.id).as_str())
@@ -79,12 +72,13 @@ async fn every_step_lands_in_the_sandbox() {
 #[tokio::test]
 async fn cleanup_removes_what_the_run_created_and_a_new_domain_gets_an_account() {
     let sandbox = Sandbox::start(Config::default()).await.unwrap();
-    sandbox.with_store(|store| {
-        let user = store.users.rows.get_mut(&1).unwrap();
-        user.fields
-            .insert("email".into(), Value::from("sandy@newco.test"));
-        store.cadences.rows.clear();
-    });
+    let email = serde_json::json!({"email": "sandy@newco.test"});
+    assert!(
+        sandbox
+            .patch_record("users", 1, email.as_object().unwrap().clone())
+            .unwrap()
+    );
+    sandbox.clear_records("cadences").unwrap();
     let (session, _dir) = demo::sandbox_session(&sandbox, &QUIET).await.unwrap();
     let mut report = Report::default();
     demo::flow::run(
@@ -99,15 +93,12 @@ async fn cleanup_removes_what_the_run_created_and_a_new_domain_gets_an_account()
     assert!(account.created && account.domain == "newco.test");
     assert!(report.membership.is_none(), "no cadence: nothing to add to");
     assert!(report.cleaned_up);
-    sandbox.with_store(|store| {
-        assert!(
-            !store
-                .people
-                .rows
-                .contains_key(&report.person.as_ref().unwrap().id)
-        );
-        assert!(!store.accounts.rows.contains_key(&account.id));
-    });
+    assert!(
+        sandbox
+            .record("people", report.person.as_ref().unwrap().id)
+            .is_none()
+    );
+    assert!(sandbox.record("accounts", account.id).is_none());
 }
 
 /// The demo's OAuth mode against `sandbox`, with credentials stored in `store_path`.
@@ -214,7 +205,7 @@ async fn a_missing_scope_is_named() {
 async fn the_rate_limit() {
     let sandbox = Sandbox::start(Config::default()).await.unwrap();
     let (_dir, path) = authorized(&sandbox).await;
-    sandbox.inject(Fault::Status { status: 429 }, 1);
+    sandbox.inject(Fault::Status { status: 429 }, 1).unwrap();
     let err = run_oauth_mode(&sandbox, &path)
         .await
         .unwrap_err()
@@ -232,7 +223,7 @@ async fn no_token_in_any_error() {
     let stored = salesloft_auth::CredentialStore::load(&FileStore::new(&path))
         .unwrap()
         .unwrap();
-    sandbox.inject(Fault::Status { status: 503 }, 1);
+    sandbox.inject(Fault::Status { status: 503 }, 1).unwrap();
     let err = run_oauth_mode(&sandbox, &path).await.unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(

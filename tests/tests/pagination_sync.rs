@@ -77,7 +77,7 @@ fn people_one_ms_apart(sandbox: &salesloft_mock::SandboxHandle, count: usize) {
     only_people(sandbox, 0);
     for _ in 0..count {
         sandbox.clock().advance(chrono::Duration::milliseconds(1));
-        sandbox.seed_people(1);
+        sandbox.seed_people(1).unwrap();
     }
 }
 
@@ -99,7 +99,7 @@ async fn sync_resumes_from_a_stored_cursor_and_sees_updates_made_meanwhile() {
         .send()
         .await
         .unwrap();
-    sandbox.seed_people(1);
+    sandbox.seed_people(1).unwrap();
     let resumed: SyncCursor = serde_json::from_str(&stored).unwrap();
     let (again, _, _) = sync_all(&client, resumed).await;
     assert_eq!(
@@ -141,7 +141,7 @@ async fn records_sharing_one_updated_at_are_synced_once_without_looping() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
     only_people(&sandbox, 250);
     sandbox.clock().advance(chrono::Duration::seconds(1));
-    sandbox.seed_people(5);
+    sandbox.seed_people(5).unwrap();
     let (ids, cursor, requests) = sync_all(&client, SyncCursor::default()).await;
     assert_eq!(ids.len(), 255);
     assert_eq!(

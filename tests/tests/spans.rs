@@ -79,7 +79,7 @@ async fn each_operation_has_a_span_with_attempt_status_cost_and_budget_and_no_to
         fast_retries(),
     )
     .await;
-    sandbox.inject(Fault::Status { status: 503 }, 1);
+    sandbox.inject(Fault::Status { status: 503 }, 1).unwrap();
     client.get_me().send().await.expect("retried to success");
     client.get_person().id(1).send().await.expect("a person");
 

@@ -75,7 +75,7 @@ async fn pacing_is_shared_by_clones_of_a_client() {
 #[tokio::test]
 async fn an_injected_429_is_waited_out_and_resent() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
-    sandbox.inject(Fault::Status { status: 429 }, 1);
+    sandbox.inject(Fault::Status { status: 429 }, 1).unwrap();
     let before = sandbox.clock().now();
     client
         .get_me()
@@ -94,7 +94,7 @@ async fn an_injected_429_is_waited_out_and_resent() {
 #[tokio::test]
 async fn a_429_that_keeps_coming_says_the_budget_is_spent() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
-    sandbox.inject(Fault::Status { status: 429 }, 10);
+    sandbox.inject(Fault::Status { status: 429 }, 10).unwrap();
     let err = ApiError::from(client.get_me().send().await.unwrap_err());
     assert_eq!(err.status().map(|s| s.as_u16()), Some(429));
     assert!(err.to_string().contains("rate-limit budget"), "{err}");
@@ -109,7 +109,7 @@ async fn a_429_that_keeps_coming_says_the_budget_is_spent() {
 #[tokio::test]
 async fn a_503_on_get_is_retried() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
-    sandbox.inject(Fault::Status { status: 503 }, 2);
+    sandbox.inject(Fault::Status { status: 503 }, 2).unwrap();
     client
         .get_person()
         .id(1)
@@ -123,7 +123,7 @@ async fn a_503_on_get_is_retried() {
 #[tokio::test]
 async fn a_503_on_post_is_not_resent_unless_opted_in() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
-    sandbox.inject(Fault::Status { status: 503 }, 1);
+    sandbox.inject(Fault::Status { status: 503 }, 1).unwrap();
     let err = ApiError::from(
         create_person(&client, "once@example.com")
             .await
@@ -140,7 +140,7 @@ async fn a_503_on_post_is_not_resent_unless_opted_in() {
             ..fast_retries()
         },
     );
-    sandbox.inject(Fault::Status { status: 503 }, 1);
+    sandbox.inject(Fault::Status { status: 503 }, 1).unwrap();
     create_person(&opted_in, "twice@example.com")
         .await
         .expect("resent");
@@ -151,16 +151,16 @@ async fn a_503_on_post_is_not_resent_unless_opted_in() {
 #[tokio::test]
 async fn a_dropped_connection_and_a_malformed_body_give_typed_errors() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
-    sandbox.inject(Fault::DropConnection, 1);
+    sandbox.inject(Fault::DropConnection, 1).unwrap();
     let err = ApiError::from(client.get_me().send().await.unwrap_err());
     assert!(matches!(err, ApiError::Connection { .. }), "{err:?}");
     assert!(err.is_retryable());
 
-    sandbox.inject(Fault::MalformedBody, 1);
+    sandbox.inject(Fault::MalformedBody, 1).unwrap();
     let err = ApiError::from(client.get_me().send().await.unwrap_err());
     assert!(matches!(err, ApiError::InvalidResponse { .. }), "{err:?}");
 
-    sandbox.inject(Fault::TruncatedBody, 1);
+    sandbox.inject(Fault::TruncatedBody, 1).unwrap();
     let err = ApiError::from(client.get_me().send().await.unwrap_err());
     assert!(matches!(err, ApiError::InvalidResponse { .. }), "{err:?}");
 }
@@ -168,7 +168,7 @@ async fn a_dropped_connection_and_a_malformed_body_give_typed_errors() {
 #[tokio::test]
 async fn a_dropped_connection_on_post_is_a_typed_error_and_not_resent() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
-    sandbox.inject(Fault::DropConnection, 1);
+    sandbox.inject(Fault::DropConnection, 1).unwrap();
     let err = ApiError::from(create_person(&client, "cut@example.com").await.unwrap_err());
     assert!(matches!(err, ApiError::Connection { .. }), "{err:?}");
     assert!(err.is_retryable(), "the caller may decide to try again");
@@ -179,7 +179,7 @@ async fn a_dropped_connection_on_post_is_a_typed_error_and_not_resent() {
 #[tokio::test]
 async fn a_dropped_connection_on_get_is_retried_by_default() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
-    sandbox.inject(Fault::DropConnection, 1);
+    sandbox.inject(Fault::DropConnection, 1).unwrap();
     client
         .get_me()
         .send()

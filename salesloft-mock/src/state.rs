@@ -1,0 +1,173 @@
+//! The running sandbox's state and the controls over it. [`crate::SandboxHandle`] (the library)
+//! and `/__admin` (HTTP, for other languages) are two doors to these same calls, so a test in
+//! Rust and a test in Python seed and inspect the sandbox alike.
+
+use crate::clock::Clock;
+use crate::spec_routes::SpecRoutes;
+use crate::store::{Fault, LoggedRequest, Store};
+use serde_json::{Map, Value};
+use std::sync::{Mutex, MutexGuard};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct Shared {
+    store: Mutex<Store>,
+    pub clock: Clock,
+    pub routes: SpecRoutes,
+}
+
+/// An admin call that cannot be carried out as asked; answered 400 over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AdminError(pub String);
+
+/// The most faults that can be pending at once.
+pub const MAX_PENDING_FAULTS: usize = 100_000;
+/// The most people one seeding call adds.
+pub const MAX_SEEDED_PEOPLE: usize = 1_000_000;
+
+impl Shared {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Self {
+            store: Mutex::new(store),
+            clock,
+            routes: SpecRoutes::from_spec(salesloft_openapi::SPEC),
+        }
+    }
+
+    /// The store; a panic elsewhere while holding the lock must not take the sandbox down.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next `count` API responses are spoiled by `fault`.
+    pub fn inject(&self, fault: Fault, count: usize) -> Result<(), AdminError> {
+        if let Fault::Status { status } = fault
+            && !(100..=999).contains(&status)
+        {
+            return Err(AdminError(format!("status {status} is not an HTTP status")));
+        }
+        let mut store = self.store();
+        if count > MAX_PENDING_FAULTS.saturating_sub(store.faults.len()) {
+            return Err(AdminError(format!(
+                "at most {MAX_PENDING_FAULTS} faults can be pending"
+            )));
+        }
+        store.faults.extend(std::iter::repeat_n(fault, count));
+        Ok(())
+    }
+
+    /// Every access token issued so far expires now (refresh tokens stay valid).
+    pub fn expire_tokens(&self) {
+        let now = self.clock.now();
+        for token in self.store().access_tokens.values_mut() {
+            token.expires_at = token.expires_at.min(now);
+        }
+    }
+
+    /// Moves the sandbox's clock; refused if it would leave the years a timestamp can show.
+    pub fn advance_clock(&self, by: chrono::Duration) -> Result<(), AdminError> {
+        self.clock
+            .try_advance(by)
+            .map_err(|_| AdminError("the clock cannot move that far".into()))
+    }
+
+    /// Adds `count` people (`person<n>@sandbox.example`); with `spread_micros`, each has its
+    /// own `updated_at`, that far apart, the newest now.
+    pub fn seed_people(&self, count: usize, spread_micros: i64) -> Result<(), AdminError> {
+        if count > MAX_SEEDED_PEOPLE {
+            return Err(AdminError(format!(
+                "at most {MAX_SEEDED_PEOPLE} people at a time"
+            )));
+        }
+        let now = self.clock.now();
+        let oldest = i64::try_from(count.saturating_sub(1))
+            .ok()
+            .and_then(|steps| steps.checked_mul(spread_micros))
+            .filter(|micros| *micros >= 0)
+            .and_then(|micros| now.checked_sub_signed(chrono::Duration::microseconds(micros)))
+            .filter(|oldest| Clock::in_range(*oldest));
+        if oldest.is_none() {
+            return Err(AdminError(
+                "spread_micros must be at least 0 and keep every timestamp after the year 0".into(),
+            ));
+        }
+        self.store().seed_people(now, count, spread_micros);
+        Ok(())
+    }
+
+    /// Removes every person.
+    pub fn remove_people(&self) {
+        self.store().clear_records("people");
+    }
+
+    /// The record of `resource` (`people`, `accounts`, `cadences`, `cadence_memberships`,
+    /// `users`) with `id`, as the API shows it.
+    pub fn record(&self, resource: &str, id: i64) -> Result<Option<Value>, AdminError> {
+        let store = self.store();
+        let table = store.table(resource).ok_or_else(|| unknown(resource))?;
+        Ok(table.rows.get(&id).map(crate::store::Record::render))
+    }
+
+    /// Every record of `resource`, by id.
+    pub fn records(&self, resource: &str) -> Result<Vec<Value>, AdminError> {
+        let store = self.store();
+        let table = store.table(resource).ok_or_else(|| unknown(resource))?;
+        Ok(table
+            .rows
+            .values()
+            .map(crate::store::Record::render)
+            .collect())
+    }
+
+    /// Removes every record of `resource`.
+    pub fn clear_records(&self, resource: &str) -> Result<(), AdminError> {
+        let mut store = self.store();
+        store.table(resource).ok_or_else(|| unknown(resource))?;
+        store.clear_records(resource);
+        Ok(())
+    }
+
+    /// Sets `fields` on a record as they are (no validation: for arranging a test). `false`
+    /// when there is no such record.
+    pub fn patch_record(
+        &self,
+        resource: &str,
+        id: i64,
+        fields: Map<String, Value>,
+    ) -> Result<bool, AdminError> {
+        if fields
+            .keys()
+            .any(|k| matches!(k.as_str(), "id" | "created_at" | "updated_at"))
+        {
+            return Err(AdminError(
+                "id, created_at and updated_at are the sandbox's".into(),
+            ));
+        }
+        let mut store = self.store();
+        let table = store.table_mut(resource).ok_or_else(|| unknown(resource))?;
+        let Some(record) = table.rows.get_mut(&id) else {
+            return Ok(false);
+        };
+        record.fields.extend(fields);
+        Ok(true)
+    }
+
+    /// Every request received (API and OAuth), oldest first, secrets redacted.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.store().log.entries().cloned().collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.store().log.clear();
+    }
+}
+
+fn unknown(resource: &str) -> AdminError {
+    AdminError(format!(
+        "no such resource `{}`: people, accounts, cadences, cadence_memberships or users",
+        resource.escape_debug()
+    ))
+}
