@@ -1,6 +1,6 @@
 //! The person-plus-cadence flow, step by step, on any authorized client.
 
-use crate::errors::DemoError;
+use crate::error::DemoError;
 use crate::output::{Account, Links, Membership, Person, Report, Reporter, User};
 use salesloft_api::Client;
 use salesloft_api::types::EmbeddedResourceId;
@@ -47,17 +47,38 @@ fn company_name(domain: &str) -> String {
         .unwrap_or_else(|| domain.to_string())
 }
 
+/// The flow: one function per step, in order. A step reports itself (the reporter numbers
+/// it) and leaves what later steps need in the report.
 pub async fn run(
     client: &Client,
     options: &FlowOptions,
     out: &Reporter,
     report: &mut Report,
 ) -> Result<(), DemoError> {
-    // 1. Who am I
+    let my_email = who_am_i(client, out, report).await?;
+    let email = derived_email(&my_email, options.unix_time)?;
+    let person_id = create_person(client, &email, out).await?;
+    rename_person(client, person_id, &email, out, report).await?;
+    look_up_by_email(client, person_id, &email, out).await?;
+    set_company(client, person_id, &email, out, report).await?;
+    add_to_cadence(client, person_id, options, out, report).await?;
+    show_links(out, report);
+    if options.cleanup {
+        cleanup(client, report, out).await?;
+    }
+    Ok(())
+}
+
+/// Who am I: the authorized user; their email address.
+async fn who_am_i(
+    client: &Client,
+    out: &Reporter,
+    report: &mut Report,
+) -> Result<String, DemoError> {
     let me = client.get_me().send().await?.into_inner().data;
     let my_email = me.email.clone().unwrap_or_default();
     out.step(&format!(
-        "1. Signed in as {} <{}>",
+        "Signed in as {} <{}>",
         me.name.as_deref().unwrap_or("(no name)"),
         my_email
     ));
@@ -65,13 +86,15 @@ pub async fn run(
         name: me.name.clone(),
         email: me.email.clone(),
     });
+    Ok(my_email)
+}
 
-    // 2. Create a person
-    let email = derived_email(&my_email, options.unix_time)?;
+/// Creates a person with `email`; their id.
+async fn create_person(client: &Client, email: &str, out: &Reporter) -> Result<i64, DemoError> {
     let created = client
         .create_person()
         .body_map(|b| {
-            b.email_address(email.clone())
+            b.email_address(email.to_string())
                 .first_name("Demo".to_string())
                 .last_name("Person".to_string())
         })
@@ -83,10 +106,18 @@ pub async fn run(
         .id
         .ok_or_else(|| DemoError::Flow("SalesLoft returned a person without an id".into()))?;
     out.step(&format!(
-        "2. Created person {person_id}: Demo Person <{email}>"
+        "Created person {person_id}: Demo Person <{email}>"
     ));
+    Ok(person_id)
+}
 
-    // 3. Update the name
+async fn rename_person(
+    client: &Client,
+    person_id: i64,
+    email: &str,
+    out: &Reporter,
+    report: &mut Report,
+) -> Result<(), DemoError> {
     let updated = client
         .update_person()
         .id(person_id)
@@ -103,17 +134,25 @@ pub async fn run(
         updated.first_name.unwrap_or_default(),
         updated.last_name.unwrap_or_default()
     );
-    out.step(&format!("3. Renamed person {person_id} to {name}"));
+    out.step(&format!("Renamed person {person_id} to {name}"));
     report.person = Some(Person {
         id: person_id,
-        email: email.clone(),
-        name: name.clone(),
+        email: email.to_string(),
+        name,
     });
+    Ok(())
+}
 
-    // 4. Look the person up by email
+/// Finds the person again by email: exactly them.
+async fn look_up_by_email(
+    client: &Client,
+    person_id: i64,
+    email: &str,
+    out: &Reporter,
+) -> Result<(), DemoError> {
     let found = client
         .list_people()
-        .email_addresses(vec![email.clone()])
+        .email_addresses(vec![email.to_string()])
         .send()
         .await?
         .into_inner()
@@ -125,10 +164,19 @@ pub async fn run(
         )));
     }
     out.step(&format!(
-        "4. Looked up {email}: person {person_id}, the same person"
+        "Looked up {email}: person {person_id}, the same person"
     ));
+    Ok(())
+}
 
-    // 5. The company
+/// The company of the email's domain, found or created, set on the person and checked.
+async fn set_company(
+    client: &Client,
+    person_id: i64,
+    email: &str,
+    out: &Reporter,
+    report: &mut Report,
+) -> Result<(), DemoError> {
     let domain = email.rsplit('@').next().unwrap_or_default().to_string();
     let existing = client
         .list_accounts()
@@ -177,7 +225,7 @@ pub async fn run(
     }
     let verb = if account_created { "Created" } else { "Found" };
     out.step(&format!(
-        "5. {verb} account {account_id} ({}, {domain}); person {person_id} now belongs to it",
+        "{verb} account {account_id} ({}, {domain}); person {person_id} now belongs to it",
         account.name.as_deref().unwrap_or("unnamed")
     ));
     report.account = Some(Account {
@@ -186,8 +234,17 @@ pub async fn run(
         domain,
         created: account_created,
     });
+    Ok(())
+}
 
-    // 6. Cadences
+/// Adds the person to the first cadence the user can see, if there is one.
+async fn add_to_cadence(
+    client: &Client,
+    person_id: i64,
+    options: &FlowOptions,
+    out: &Reporter,
+    report: &mut Report,
+) -> Result<(), DemoError> {
     let cadences = client
         .list_cadences()
         .per_page(100)
@@ -195,55 +252,60 @@ pub async fn run(
         .await?
         .into_inner()
         .data;
-    out.step(&format!("6. {} cadence(s) visible", cadences.len()));
-    let mut links = Links {
+    out.step(&format!("{} cadence(s) visible", cadences.len()));
+    report.links = Links {
         note: "Web app paths are not part of the API; these follow the app's current layout."
             .into(),
         person: Some(format!("{}/app/people/{person_id}", options.app_base_url)),
         cadence: None,
     };
-    match cadences.first() {
-        None => out.step("   No cadence to add the person to: create one in the SalesLoft app first, then run the demo again."),
-        Some(cadence) => {
-            let cadence_id = cadence.id.ok_or_else(|| DemoError::Flow("a cadence without an id".into()))?;
-            let membership = client
-                .create_cadence_membership()
-                .body_map(|b| b.person_id(person_id).cadence_id(cadence_id))
-                .send()
-                .await?
-                .into_inner()
-                .data;
-            let membership_id = membership.id.ok_or_else(|| DemoError::Flow("a membership without an id".into()))?;
-            out.step(&format!(
-                "   Added person {person_id} to cadence {cadence_id} ({}): membership {membership_id}, state {}",
-                cadence.name.as_deref().unwrap_or("unnamed"),
-                membership.current_state.as_deref().unwrap_or("unknown")
-            ));
-            links.cadence = Some(format!("{}/app/cadences/{cadence_id}/people", options.app_base_url));
-            report.membership = Some(Membership {
-                id: membership_id,
-                cadence_id,
-                cadence_name: cadence.name.clone(),
-                state: membership.current_state.clone(),
-            });
-        }
-    }
+    let Some(cadence) = cadences.first() else {
+        out.detail("No cadence to add the person to: create one in the SalesLoft app first, then run the demo again.");
+        return Ok(());
+    };
+    let cadence_id = cadence
+        .id
+        .ok_or_else(|| DemoError::Flow("a cadence without an id".into()))?;
+    let membership = client
+        .create_cadence_membership()
+        .person_id(person_id)
+        .cadence_id(cadence_id)
+        .send()
+        .await?
+        .into_inner()
+        .data;
+    let membership_id = membership
+        .id
+        .ok_or_else(|| DemoError::Flow("a membership without an id".into()))?;
+    out.detail(&format!(
+        "Added person {person_id} to cadence {cadence_id} ({}): membership {membership_id}, state {}",
+        cadence.name.as_deref().unwrap_or("unnamed"),
+        membership.current_state.as_deref().unwrap_or("unknown")
+    ));
+    report.links.cadence = Some(format!(
+        "{}/app/cadences/{cadence_id}/people",
+        options.app_base_url
+    ));
+    report.membership = Some(Membership {
+        id: membership_id,
+        cadence_id,
+        cadence_name: cadence.name.clone(),
+        state: membership.current_state.clone(),
+    });
+    Ok(())
+}
 
-    // 7. Where to see it
+/// Where to see it in the web app.
+fn show_links(out: &Reporter, report: &Report) {
+    let links = &report.links;
     out.step(&format!(
-        "7. See the person at {}",
+        "See the person at {}",
         links.person.as_deref().unwrap_or_default()
     ));
     if let Some(cadence) = &links.cadence {
-        out.step(&format!("   and the cadence's people at {cadence}"));
+        out.detail(&format!("and the cadence's people at {cadence}"));
     }
-    out.step(&format!("   ({})", links.note));
-    report.links = links;
-
-    if options.cleanup {
-        cleanup(client, report, out).await?;
-    }
-    Ok(())
+    out.detail(&format!("({})", links.note));
 }
 
 /// Removes what the run created: the membership, the person, and the account if it was new.
@@ -262,7 +324,7 @@ async fn cleanup(client: &Client, report: &mut Report, out: &Reporter) -> Result
         client.delete_account().id(account.id).send().await?;
     }
     report.cleaned_up = true;
-    out.step(
+    out.note(
         "Cleaned up: removed the membership, the person, and the account if this run created it.",
     );
     Ok(())

@@ -1,12 +1,13 @@
 //! `cargo run -p demo`: the SalesLoft person-plus-cadence flow, against the built-in sandbox
 //! by default, or a real SalesLoft account when credentials are given.
 
-pub mod errors;
+pub mod error;
 pub mod flow;
 pub mod output;
+pub mod sandbox;
 
 use clap::{Parser, Subcommand};
-use errors::DemoError;
+use error::DemoError;
 use flow::FlowOptions;
 use output::{Report, Reporter};
 use salesloft_auth::{CallbackKind, FileStore, LoginOptions, OAuthApp, Session};
@@ -88,7 +89,7 @@ SALESLOFT_APP_ID and SALESLOFT_APP_SECRET and run `cargo run -p demo -- authoriz
 
 /// Runs the demo; the process exit code.
 pub async fn main_with(cli: Cli, env: Env) -> i32 {
-    let out = Reporter { json: cli.json };
+    let out = Reporter::new(cli.json);
     let mut report = Report::default();
     match execute(&cli, &env, &out, &mut report).await {
         Ok(()) => {
@@ -137,7 +138,7 @@ pub async fn execute(
         .unwrap_or_else(|| salesloft_api::DEFAULT_BASE_URL.to_string());
     if let Some(key) = &env.api_key {
         report.mode = "api_key".into();
-        out.step(&format!(
+        out.note(&format!(
             "Using the API key from SALESLOFT_API_KEY with {api_base}"
         ));
         let client = client(cli, &Session::api_key(&api_base, key.as_str()))?;
@@ -175,7 +176,7 @@ pub async fn execute(
             if cli.json {
                 eprintln!("{SANDBOX_NOTE}");
             }
-            out.step(SANDBOX_NOTE);
+            out.note(SANDBOX_NOTE);
             let sandbox = salesloft_mock::Sandbox::start(salesloft_mock::Config::default())
                 .await
                 .map_err(DemoError::Sandbox)?;
@@ -186,56 +187,8 @@ pub async fn execute(
     }
 }
 
-/// Authorizes against a sandbox with the real authorization-code flow (loopback callback
-/// server, state check, PKCE, code exchange), the demo itself playing the browser, and keeps
-/// the credentials in a temporary store.
-/// The temporary store's directory comes back too: keep it while the session is in use (the
-/// session may refresh into it); it is removed when dropped.
-pub async fn sandbox_session(
-    sandbox: &salesloft_mock::SandboxHandle,
-    out: &Reporter,
-) -> Result<(Session, tempfile::TempDir), DemoError> {
-    let config = sandbox.config();
-    let app = OAuthApp::new(config.client_id, config.client_secret)
-        .with_accounts_base_url(sandbox.accounts_base_url())
-        .with_api_base_url(sandbox.api_base_url());
-    let dir = tempfile::tempdir().map_err(DemoError::Sandbox)?;
-    let store = Arc::new(FileStore::new(dir.path().join("credentials.json")));
-    let options = LoginOptions {
-        open_browser: false,
-        timeout: Duration::from_secs(30),
-        ..LoginOptions::loopback()
-    };
-    salesloft_auth::login(&app, store.as_ref(), &options, |url| {
-        tokio::spawn(play_browser(url.to_string()));
-    })
-    .await?;
-    out.step("Authorized with the sandbox: OAuth code flow through a local callback server (state checked, PKCE), credentials in a temporary store.");
-    let session = Session::from_store(app, store).await?;
-    Ok((session, dir))
-}
-
-/// What a browser does with the authorize URL: the sandbox approves at once and redirects to
-/// the callback server.
-async fn play_browser(authorize_url: String) {
-    salesloft_api::install_tls_provider();
-    let Ok(http) = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    else {
-        return;
-    };
-    let Ok(response) = http.get(&authorize_url).send().await else {
-        return;
-    };
-    if let Some(location) = response
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-    {
-        let _ = http.get(location).send().await;
-    }
-}
+/// The demo's session on a sandbox: [`sandbox::session`].
+pub use sandbox::session as sandbox_session;
 
 /// `authorize`: serves https://localhost:<port> with a "Sign in with SalesLoft" link and the
 /// callback, and stores the credentials.
@@ -256,11 +209,11 @@ async fn authorize(
         sign_in_page: true,
     };
     salesloft_auth::login(app, store, &options, |url| {
-        out.step(&format!("Open {url} and sign in with SalesLoft (accept the self-signed certificate for localhost)."));
-        out.step(&format!("Register this redirect URI with your app: {}", app.redirect_uri));
+        out.note(&format!("Open {url} and sign in with SalesLoft (accept the self-signed certificate for localhost)."));
+        out.note(&format!("Register this redirect URI with your app: {}", app.redirect_uri));
     })
     .await?;
-    out.step(&format!(
+    out.note(&format!(
         "Authorized. Credentials stored in {}; they refresh themselves. Now run `cargo run -p demo -- run`.",
         store.path().display()
     ));

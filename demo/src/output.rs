@@ -1,6 +1,7 @@
 //! What the demo reports: a line per step as it happens, or one JSON document at the end.
 
 use serde::Serialize;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -49,15 +50,45 @@ pub struct Links {
     pub cadence: Option<String>,
 }
 
-/// Prints the steps as they happen (text mode) or stays quiet (JSON mode).
+/// Prints the steps as they happen (text mode) or stays quiet (JSON mode). It numbers the
+/// steps itself, so a step added to the flow renumbers the rest. Everything printed goes
+/// through [`printable`]: text from the network never reaches the terminal with its control
+/// characters.
+#[derive(Debug, Default)]
 pub struct Reporter {
-    pub json: bool,
+    json: bool,
+    steps: AtomicU32,
 }
 
 impl Reporter {
+    pub const fn new(json: bool) -> Self {
+        Self {
+            json,
+            steps: AtomicU32::new(0),
+        }
+    }
+
+    /// The next numbered step: `3. Renamed person ...`.
     pub fn step(&self, text: &str) {
+        let n = self.steps.fetch_add(1, Ordering::Relaxed) + 1;
+        self.line(&format!("{n}. {text}"));
+    }
+
+    /// A line under the current step, indented.
+    pub fn detail(&self, text: &str) {
+        self.line(&format!("   {text}"));
+    }
+
+    /// A line outside the numbered steps.
+    pub fn note(&self, text: &str) {
+        self.line(text);
+    }
+
+    fn line(&self, text: &str) {
         if !self.json {
-            println!("{text}");
+            println!("{}", printable(text));
         }
     }
 }
+
+pub use salesloft_api::text::printable;

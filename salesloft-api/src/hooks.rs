@@ -25,8 +25,9 @@ impl ClientHooks<ClientState> for Client {
     }
 
     async fn exec(&self, request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
-        // Boxed: the transport's future holds the request for resending (about 660 bytes in
-        // all), and the generated code would otherwise move it several times per request.
+        // Boxed: the transport's future holds the request for resending, and the generated
+        // code would otherwise move it several times per request (its size: see the test in
+        // `transport.rs`).
         Box::pin(crate::transport::execute(
             self.client(),
             self.inner(),

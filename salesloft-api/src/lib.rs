@@ -17,6 +17,7 @@ pub mod retry;
 pub mod secret;
 pub mod state;
 pub mod sync;
+pub mod text;
 pub mod token;
 pub mod transport;
 

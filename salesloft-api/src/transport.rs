@@ -47,7 +47,7 @@ enum Next {
 }
 
 /// The retry loop. A plain `fn` returning an `async move` block, not an `async fn`: an `async
-/// fn` keeps a second copy of its arguments (the request is 264 bytes) in its future. The
+/// fn` keeps a second copy of its arguments (the whole request) in its future. The
 /// future is kept small on purpose (one per request in flight, moved into a box once): the
 /// waits and the rare 401 work live in boxes of their own.
 #[allow(clippy::manual_async_fn)] // on purpose: see above
@@ -289,7 +289,8 @@ mod tests {
 
     /// Every request in flight holds this future, moved once into a box: a regression here
     /// (a new local kept across an `.await`, an `async fn` copying its arguments) costs every
-    /// request memory traffic. It was 2,824 bytes before it was made small on purpose.
+    /// request memory traffic. It was 2,824 bytes before it was made small on purpose (an
+    /// `async fn` loop holding the request twice), 664 after.
     #[test]
     fn the_transport_future_stays_small() {
         let http = crate::http_client(Duration::from_secs(1)).unwrap();

@@ -1,4 +1,4 @@
-//! The shapes the real service sends (FACTS.md) decode into the generated types.
+//! The shapes the real service sends (salesloft-openapi/SERVICE.md) decode into the generated types.
 
 mod support;
 

@@ -98,20 +98,24 @@ async fn bodies_are_json_with_the_json_content_type() {
 }
 
 #[tokio::test]
-async fn cadence_membership_parameters_travel_in_the_body() {
+async fn cadence_membership_parameters_travel_in_the_query_as_documented() {
     let server = CaptureServer::start().await;
     server.answer("/v2/cadence_memberships.json", 200, ONE);
     server
         .client()
         .create_cadence_membership()
-        .body_map(|b| b.person_id(11).cadence_id(22))
+        .person_id(11)
+        .cadence_id(22)
+        .step_id(33)
         .send()
         .await
         .unwrap();
     let request = server.last();
-    assert_eq!(request.query, None);
-    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
-    assert_eq!(body, serde_json::json!({"person_id": 11, "cadence_id": 22}));
+    assert_eq!(
+        request.query.as_deref(),
+        Some("cadence_id=22&person_id=11&step_id=33")
+    );
+    assert!(request.body.is_empty(), "no body");
 }
 
 #[tokio::test]

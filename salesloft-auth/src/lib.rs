@@ -13,7 +13,7 @@
 //!
 //! - [`login`]: the authorization-code flow with `state` and PKCE, through a local callback
 //!   server ([`callback`]), storing the credentials.
-//! - [`Session`]: stored credentials that refresh themselves ([`refresh`]), client
+//! - [`Session`]: stored credentials that refresh themselves ([`tokens`]), client
 //!   credentials, or an API key, behind `salesloft_api::TokenSource`.
 //! - [`store`]: the credentials file (0600, atomic writes, locked refresh).
 
@@ -22,15 +22,17 @@ pub mod callback;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod login;
 pub mod oauth;
-pub mod refresh;
 pub mod session;
 pub mod store;
+pub mod tokens;
 
 pub use app::{DEFAULT_ACCOUNTS_BASE_URL, DEFAULT_REDIRECT_URI, OAuthApp};
 pub use callback::{CallbackKind, CallbackServer};
 pub use credentials::Credentials;
 pub use error::AuthError;
-pub use refresh::{ClientCredentialsTokens, OAuthTokens};
-pub use session::{LoginOptions, Session, login};
+pub use login::{LoginOptions, login};
+pub use session::Session;
 pub use store::{CredentialStore, FileStore, MemoryStore, StoreError};
+pub use tokens::{ClientCredentialsTokens, OAuthTokens};

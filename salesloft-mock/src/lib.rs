@@ -13,7 +13,7 @@
 mod admin;
 pub mod clock;
 pub mod config;
-pub mod errors;
+pub mod error;
 pub mod listing;
 pub mod oauth;
 pub mod params;

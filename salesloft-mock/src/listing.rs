@@ -1,7 +1,7 @@
 //! Lists as the service pages them: filters, sorting, `page`/`per_page` (clamped silently),
 //! and the `metadata` block with totals only when `include_paging_counts=true`.
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::params::{Comparison, Params};
 use crate::store::Record;
 use chrono::{DateTime, Utc};
@@ -42,7 +42,7 @@ pub fn page_number(params: &Params) -> u64 {
         .map_or(1, |p| p.max(1) as u64)
 }
 
-/// What a request for `page` costs (FACTS.md, "Rate limits").
+/// What a request for `page` costs (SERVICE.md §3).
 pub fn cost(page: u64) -> u32 {
     match page {
         0..=100 => 1,

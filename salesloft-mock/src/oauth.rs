@@ -1,7 +1,7 @@
 //! The accounts service: `/oauth/authorize` and `/oauth/token` as `salesloft-openapi/SERVICE.md` §5
 //! describes them.
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::params::Params;
 use crate::store::{AccessToken, AuthCode, RefreshToken, Store, USER_ID};
 use axum::http::StatusCode;

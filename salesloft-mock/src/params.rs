@@ -1,7 +1,7 @@
 //! Reading query strings and bodies the way the service does: Rails-style arrays, bracket
 //! operators, JSON or form bodies, numbers that may arrive as strings.
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 

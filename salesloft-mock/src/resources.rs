@@ -2,7 +2,7 @@
 //! memberships, with the rules of `salesloft-openapi/SERVICE.md` §6. Every other declared
 //! route is answered by `spec_routes` from the spec.
 
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::listing::ListRequest;
 use crate::params::{Params, int_field, str_field};
 use crate::store::{Record, Store, account_fields, person_fields};

@@ -4,7 +4,7 @@
 //! latency → log → headers.
 
 use crate::admin;
-use crate::errors::ApiError;
+use crate::error::ApiError;
 use crate::listing::{cost, page_number};
 use crate::oauth;
 use crate::params::{Params, parse_body};

@@ -1,4 +1,4 @@
-//! The v2 API rules of FACTS.md, one test per rule, through plain HTTP.
+//! The v2 API rules of salesloft-openapi/SERVICE.md, one test per rule, through plain HTTP.
 
 mod common;
 

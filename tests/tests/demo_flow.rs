@@ -7,7 +7,7 @@ use demo::{Cli, Env};
 use salesloft_auth::FileStore;
 use salesloft_mock::{Config, Fault, Sandbox, SandboxHandle};
 
-const QUIET: Reporter = Reporter { json: true };
+static QUIET: Reporter = Reporter::new(true);
 
 fn options(cleanup: bool) -> demo::flow::FlowOptions {
     demo::flow::FlowOptions {
@@ -105,7 +105,7 @@ async fn cleanup_removes_what_the_run_created_and_a_new_domain_gets_an_account()
 async fn run_oauth_mode(
     sandbox: &SandboxHandle,
     store_path: &std::path::Path,
-) -> Result<(), demo::errors::DemoError> {
+) -> Result<(), demo::error::DemoError> {
     let config = sandbox.config();
     let base = sandbox.api_base_url();
     let path = store_path.to_str().unwrap();

@@ -1,7 +1,8 @@
-//! Request bodies (FACTS rows 5, 9, 14, 15).
+//! Request bodies (SERVICE.md §1.5, §1.14, §1.15). Cadence memberships keep their query
+//! parameters, as the document declares them (§1.9).
 
 use super::doc::{escape, for_each_operation, operation_mut};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -40,39 +41,6 @@ pub fn json_request_bodies(doc: &mut Value) -> Result<()> {
         content.insert(JSON.into(), media);
         Ok(())
     })
-}
-
-/// `POST /v2/cadence_memberships.json`: the query parameters become a JSON body.
-pub fn cadence_membership_body(doc: &mut Value) -> Result<()> {
-    let op = operation_mut(doc, "post", "/v2/cadence_memberships.json")?;
-    let parameters = match op.remove("parameters") {
-        Some(Value::Array(parameters)) => parameters,
-        _ => bail!("expected query parameters to move"),
-    };
-    let mut properties = Map::new();
-    let mut required = Vec::new();
-    for parameter in parameters {
-        let name = parameter["name"]
-            .as_str()
-            .context("parameter without name")?
-            .to_string();
-        let mut schema = parameter["schema"].clone();
-        if let Some(description) = parameter.get("description") {
-            schema["description"] = description.clone();
-        }
-        if parameter["required"] == Value::Bool(true) {
-            required.push(Value::String(name.clone()));
-        }
-        properties.insert(name, schema);
-    }
-    op.insert(
-        "requestBody".into(),
-        json!({
-            "required": true,
-            "content": {JSON: {"schema": {"type": "object", "required": required, "properties": properties}}},
-        }),
-    );
-    Ok(())
 }
 
 /// An Account update is partial: nothing is required.
@@ -148,17 +116,6 @@ mod tests {
         );
         assert!(imports.get(FORM).is_none());
         assert!(d["components"].get("requestBodies").is_none());
-    }
-
-    #[test]
-    fn cadence_membership_parameters_move_to_the_body() {
-        let mut d = doc();
-        cadence_membership_body(&mut d).unwrap();
-        let op = &d["paths"]["/v2/cadence_memberships.json"]["post"];
-        assert!(op.get("parameters").is_none());
-        let schema = &op["requestBody"]["content"][JSON]["schema"];
-        assert_eq!(schema["required"], json!(["person_id"]));
-        assert_eq!(schema["properties"]["step_id"]["type"], "integer");
     }
 
     #[test]

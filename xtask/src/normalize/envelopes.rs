@@ -1,4 +1,4 @@
-//! Response media types and envelopes (FACTS rows 1 and 2, and "Envelope and paging").
+//! Response media types and envelopes (SERVICE.md §1.1, §1.2 and §2).
 
 use super::doc::{for_each_operation, ref_name, schema_ref, schemas_mut};
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,4 @@
-//! Error responses (FACTS row 11 and "Errors").
+//! Error responses (SERVICE.md §1.11 and §4).
 
 use super::doc::{for_each_operation, schema_ref, schemas_mut};
 use anyhow::{Context, Result};

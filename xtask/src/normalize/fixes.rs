@@ -4,7 +4,7 @@ use super::doc::{operation_mut, schema_mut, schema_ref};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-/// Copy-paste bugs in three response schemas (FACTS row 12).
+/// Copy-paste bugs in three response schemas (SERVICE.md §1.12).
 pub fn wrong_response_schemas(doc: &mut Value) -> Result<()> {
     let fixes = [
         ("get", "/v2/tasks/{id}.json", schema_ref("Task")),
@@ -86,7 +86,7 @@ pub fn missing_fields(doc: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// `EmbeddedResource.id` is an integer or a string; `_href` may be absent (FACTS row 6).
+/// `EmbeddedResource.id` is an integer or a string; `_href` may be absent (SERVICE.md §1.6).
 pub fn embedded_resource_ids(doc: &mut Value) -> Result<()> {
     let embedded = schema_mut(doc, "EmbeddedResource")?;
     embedded["properties"]["id"] = json!({
@@ -97,7 +97,7 @@ pub fn embedded_resource_ids(doc: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// `Account.user_relationships` is `[]` when empty (FACTS row 13).
+/// `Account.user_relationships` is `[]` when empty (SERVICE.md §1.13).
 pub fn user_relationships(doc: &mut Value) -> Result<()> {
     let account = schema_mut(doc, "Account")?;
     let field = account
@@ -187,7 +187,7 @@ mod tests {
     }
 }
 
-/// Path ids that can be GUIDs (FACTS row 6) and so stay strings.
+/// Path ids that can be GUIDs (SERVICE.md §1.6) and so stay strings.
 const STRING_PATH_IDS: &[&str] = &["/v2/users/{id}.json", "/v2/team_templates/{id}.json"];
 
 /// The published document types most `{id}` path parameters as strings; they are the integer

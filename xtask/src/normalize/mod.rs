@@ -1,7 +1,7 @@
 //! The normalization of SalesLoft's published OpenAPI document.
 //!
 //! Each step fixes one known error of the published document (the table in
-//! `shared/salesloft/FACTS.md`), is named, says why, and is unit-tested on a small document.
+//! `salesloft-openapi/SERVICE.md` §1), is named, says why, and is unit-tested on a small document.
 //! The steps run in the order of [`STEPS`]; their names are recorded in the output under
 //! `info.x-normalization` so a reviewer sees what was applied.
 
@@ -77,11 +77,6 @@ pub const STEPS: &[Step] = &[
         name: "json_request_bodies",
         why: "bodies are sent as JSON, as SalesLoft's own apps do; progenitor takes one media type",
         run: bodies::json_request_bodies,
-    },
-    Step {
-        name: "cadence_membership_body",
-        why: "POST /v2/cadence_memberships takes person_id, cadence_id, user_id, step_id in the body",
-        run: bodies::cadence_membership_body,
     },
     Step {
         name: "partial_account_update",

@@ -1,4 +1,4 @@
-//! Nullability: the service sends `null` for almost any property (FACTS row 4).
+//! Nullability: the service sends `null` for almost any property (SERVICE.md §1.4).
 
 use super::doc::schemas_mut;
 use anyhow::Result;

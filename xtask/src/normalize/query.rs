@@ -1,4 +1,4 @@
-//! Query parameters as the service reads them (FACTS rows 7 and 8).
+//! Query parameters as the service reads them (SERVICE.md §1.7 and §1.8).
 
 use super::doc::{for_each_operation, operation_mut};
 use anyhow::{Context, Result};

@@ -1,4 +1,4 @@
-//! Security schemes that tell the truth (FACTS row 10).
+//! Security schemes that tell the truth (SERVICE.md §1.10).
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Error answers with the bodies the real service sends (FACTS.md, "Errors").
+//! Error answers with the bodies the real service sends (SERVICE.md §4).
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
