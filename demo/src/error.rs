@@ -34,8 +34,9 @@ impl From<salesloft_api::Error<salesloft_api::types::ErrorBody>> for DemoError {
 }
 
 impl DemoError {
-    /// The message printed to the user, on one line.
+    /// The message printed to the user, on one line, with no control character left (parts
+    /// of it may come from the network: SalesLoft's messages, a callback's parameters).
     pub fn one_line(&self) -> String {
-        self.to_string().replace('\n', " ")
+        salesloft_api::text::printable(&self.to_string().replace('\n', " "))
     }
 }

@@ -115,7 +115,8 @@ impl ApiError {
         }
         Self::Service {
             status,
-            message,
+            // SalesLoft's words reach terminals and logs: no control characters.
+            message: crate::text::printable(&message),
             field_errors,
             rate_limit: RateLimitInfo::from_headers(headers),
             hint: hint(status),

@@ -4,8 +4,11 @@
 //! SalesLoft apps register) with a self-signed certificate for `localhost`, made once with
 //! rcgen and kept in the configuration directory so a browser exception stays valid. A plain
 //! `http://127.0.0.1:<port>` loopback server is the other option. It listens on loopback only,
-//! serves one callback, then stops; it checks `state` in constant time and hands back the
-//! code only when it matches.
+//! serves one callback, then stops; it checks `state` in constant time before anything else
+//! the callback carries, and hands the code on only when it matches. The browser's page is
+//! answered after the code exchange, with its outcome. TLS handshakes run each on a task of
+//! its own with its own timeout, so a connection that never finishes its handshake delays
+//! nobody else.
 
 use crate::error::AuthError;
 use axum::Router;
@@ -13,6 +16,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use salesloft_api::Secret;
+use salesloft_api::text::printable;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,11 +40,22 @@ pub enum CallbackKind {
 /// What the callback carried, after the state check.
 type Outcome = Result<Secret, AuthError>;
 
+/// What the login made of the code, for the browser's page: `Err` holds the message to show.
+type PageOutcome = Result<(), String>;
+
+/// A callback handed to the login, with the way back to the browser's waiting page.
+type Arrived = (Outcome, oneshot::Sender<PageOutcome>);
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the browser's page waits for the code exchange.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 struct Shared {
     state: Secret,
     sign_in_url: Option<String>,
-    done: Arc<Mutex<Option<oneshot::Sender<Outcome>>>>,
+    done: Arc<Mutex<Option<oneshot::Sender<Arrived>>>>,
 }
 
 /// A bound callback server, not yet waiting.
@@ -76,15 +91,15 @@ impl CallbackServer {
                     ))
                 })?;
                 let address = listener.local_addr().map_err(fail)?;
-                let tls = TlsListener {
-                    tcp: listener,
-                    acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-                };
+                let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
                 Ok(Self {
                     redirect_uri: format!("https://localhost:{}{CALLBACK_PATH}", address.port()),
                     cert_pem: Some(cert_pem),
+                    // The handshakes start only when the server does: a server bound and
+                    // dropped unused frees its port at once.
                     serve: Box::new(move |app| {
                         tokio::spawn(async move {
+                            let tls = TlsListener::new(listener, acceptor, address);
                             let _ = axum::serve(tls, app).await;
                         })
                     }),
@@ -103,14 +118,20 @@ impl CallbackServer {
         self.cert_pem.as_deref()
     }
 
-    /// Serves until one callback arrives (or `timeout`), and returns its code if its `state` is
-    /// `state`. With `sign_in_url`, `/` shows a "Sign in with SalesLoft" link to it.
-    pub async fn wait(
+    /// Serves until one callback arrives (or `timeout`); if its `state` is `state`, hands its
+    /// code to `exchange` and answers the browser with the outcome. With `sign_in_url`, `/`
+    /// shows a "Sign in with SalesLoft" link to it.
+    pub async fn wait<T, F, Fut>(
         self,
         state: &Secret,
         sign_in_url: Option<&str>,
         timeout: Duration,
-    ) -> Result<Secret, AuthError> {
+        exchange: F,
+    ) -> Result<T, AuthError>
+    where
+        F: FnOnce(Secret) -> Fut,
+        Fut: Future<Output = Result<T, AuthError>>,
+    {
         let (sender, receiver) = oneshot::channel();
         let shared = Shared {
             state: state.clone(),
@@ -122,15 +143,22 @@ impl CallbackServer {
             .route(CALLBACK_PATH, get(callback))
             .with_state(shared);
         let task = (self.serve)(app);
-        let outcome = tokio::time::timeout(timeout, receiver).await;
+        let result = match tokio::time::timeout(timeout, receiver).await {
+            Err(_) => Err(AuthError::Timeout(timeout.as_secs())),
+            Ok(Err(_)) => Err(AuthError::Callback("the callback server stopped".into())),
+            Ok(Ok((outcome, page))) => {
+                let result = match outcome {
+                    Ok(code) => exchange(code).await,
+                    Err(e) => Err(e),
+                };
+                let _ = page.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+                result
+            }
+        };
         // Let the page reach the browser before the server goes away.
         tokio::time::sleep(Duration::from_millis(100)).await;
         task.abort();
-        match outcome {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(AuthError::Callback("the callback server stopped".into())),
-            Err(_) => Err(AuthError::Timeout(timeout.as_secs())),
-        }
+        result
     }
 }
 
@@ -183,49 +211,59 @@ async fn callback(
             "This login has already finished; you can close this tab.",
         );
     };
+    let outcome = read_callback(&query, &shared.state);
+    let refused = outcome.as_ref().err().map(|e| match e {
+        AuthError::StateMismatch => page(
+            "Login refused",
+            "The response did not belong to this login. Start again from the terminal.",
+        ),
+        AuthError::MissingCode => page(
+            "Login failed",
+            "SalesLoft sent no authorization code. Start again from the terminal.",
+        ),
+        other => page(
+            "Authorization denied",
+            &format!("{}. Return to the terminal.", escape(&other.to_string())),
+        ),
+    });
+    let (page_sender, page_receiver) = oneshot::channel();
+    let _ = sender.send((outcome, page_sender));
+    if let Some(view) = refused {
+        return view;
+    }
+    match tokio::time::timeout(EXCHANGE_TIMEOUT, page_receiver).await {
+        Ok(Ok(Ok(()))) => page(
+            "Signed in",
+            "SalesLoft authorized the app. You can close this tab and return to the terminal.",
+        ),
+        Ok(Ok(Err(message))) => page(
+            "Login failed",
+            &format!("{}. Return to the terminal.", escape(&message)),
+        ),
+        _ => page(
+            "Login unfinished",
+            "The terminal did not finish the login. Return to the terminal.",
+        ),
+    }
+}
+
+/// What a callback's query means. The state is checked first: a callback that is not for this
+/// login is refused whatever else it says (an `error` included).
+fn read_callback(query: &HashMap<String, String>, state: &Secret) -> Outcome {
     let state_ok = query
         .get("state")
-        .is_some_and(|s| same_secret(s, shared.state.expose()));
-    let (outcome, view) = if let Some(error) = query.get("error") {
-        let detail = query
-            .get("error_description")
-            .cloned()
-            .unwrap_or_else(|| error.clone());
-        let view = page(
-            "Authorization denied",
-            &format!(
-                "SalesLoft said: {}. Return to the terminal.",
-                escape(&detail)
-            ),
-        );
-        (Err(AuthError::Denied(detail)), view)
-    } else if !state_ok {
-        (
-            Err(AuthError::StateMismatch),
-            page(
-                "Login refused",
-                "The response did not belong to this login. Start again from the terminal.",
-            ),
-        )
-    } else if let Some(code) = query.get("code").filter(|c| !c.is_empty()) {
-        (
-            Ok(Secret::new(code.clone())),
-            page(
-                "Signed in",
-                "SalesLoft authorized the app. You can close this tab and return to the terminal.",
-            ),
-        )
-    } else {
-        (
-            Err(AuthError::MissingCode),
-            page(
-                "Login failed",
-                "SalesLoft sent no authorization code. Start again from the terminal.",
-            ),
-        )
-    };
-    let _ = sender.send(outcome);
-    view
+        .is_some_and(|s| same_secret(s, state.expose()));
+    if !state_ok {
+        return Err(AuthError::StateMismatch);
+    }
+    if let Some(error) = query.get("error") {
+        let detail = query.get("error_description").unwrap_or(error);
+        return Err(AuthError::Denied(printable(detail)));
+    }
+    match query.get("code").filter(|c| !c.is_empty()) {
+        Some(code) => Ok(Secret::new(code.clone())),
+        None => Err(AuthError::MissingCode),
+    }
 }
 
 /// The certificate for `localhost` in `dir`, made on first use.
@@ -277,33 +315,65 @@ fn tls_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, Aut
         .map_err(|e| fail(e.to_string()))
 }
 
-/// A TCP listener that completes the TLS handshake before handing a connection to axum.
+/// A TCP listener whose connections complete their TLS handshake, each on a task of its own
+/// with [`HANDSHAKE_TIMEOUT`], before axum gets them. Dropping it stops accepting.
 struct TlsListener {
-    tcp: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
+    ready: tokio::sync::mpsc::Receiver<(TlsStream, SocketAddr)>,
+    address: SocketAddr,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+impl TlsListener {
+    fn new(tcp: TcpListener, acceptor: tokio_rustls::TlsAcceptor, address: SocketAddr) -> Self {
+        let (sender, ready) = tokio::sync::mpsc::channel(16);
+        let accepting = tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = tcp.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let (acceptor, sender) = (acceptor.clone(), sender.clone());
+                tokio::spawn(async move {
+                    // A browser that refuses the certificate, or a connection that never
+                    // speaks, only ends its own connection.
+                    let handshake =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(tls)) = handshake.await {
+                        let _ = sender.send((tls, peer)).await;
+                    }
+                });
+            }
+        });
+        Self {
+            ready,
+            address,
+            accepting,
+        }
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Io = TlsStream;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, address)) = self.tcp.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            // A browser that refuses the certificate only ends its own connection.
-            if let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await
-            {
-                return (tls, address);
-            }
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accepting task is gone only when this listener is dropped.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        Ok(self.address)
     }
 }
 

@@ -1,4 +1,7 @@
-//! What can go wrong while authorizing or refreshing, each saying what to do next.
+//! What can go wrong while authorizing or refreshing, each saying what to do next. Text that
+//! came from the network (a callback's `error_description`, the token endpoint's answer) is
+//! stored already passed through `salesloft_api::text::printable`, so printing an error never
+//! sends a control character to a terminal.
 
 use crate::store::StoreError;
 
@@ -24,6 +27,10 @@ pub enum AuthError {
     Timeout(u64),
     #[error("SalesLoft refused the refresh token (invalid_grant): authorize again")]
     InvalidGrant,
+    #[error(
+        "SalesLoft refused the authorization code ({0}): it was already used, has expired or was not issued to this app; start the login again"
+    )]
+    CodeRefused(String),
     #[error("SalesLoft's token endpoint answered {error}: {description}")]
     OAuth { error: String, description: String },
     #[error(

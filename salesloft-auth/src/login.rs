@@ -73,13 +73,15 @@ pub async fn login(
         open_in_browser(&shown);
     }
     let sign_in = options.sign_in_page.then_some(request.url.as_str());
-    let code = server
-        .wait(&request.state, sign_in, options.timeout)
-        .await?;
     let http = OAuthHttp::new()?;
-    let credentials = oauth::exchange_code(&app, &http, &code, &request.pkce_verifier).await?;
-    store.save(&credentials)?;
-    Ok(credentials)
+    let exchange = |code: salesloft_api::Secret| async move {
+        let credentials = oauth::exchange_code(&app, &http, &code, &request.pkce_verifier).await?;
+        store.save(&credentials)?;
+        Ok(credentials)
+    };
+    server
+        .wait(&request.state, sign_in, options.timeout, exchange)
+        .await
 }
 
 /// Best effort: a desktop's URL opener, if there is one.

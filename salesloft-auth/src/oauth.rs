@@ -14,6 +14,7 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 use salesloft_api::Secret;
+use salesloft_api::text::printable;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -84,8 +85,8 @@ fn token_error<E: std::error::Error>(
                 return AuthError::InvalidGrant;
             }
             AuthError::OAuth {
-                error: response.error().to_string(),
-                description: response.error_description().cloned().unwrap_or_default(),
+                error: printable(response.error().as_ref()),
+                description: printable(response.error_description().map_or("", String::as_str)),
             }
         }
         RequestTokenError::Request(e) => AuthError::Http(e.to_string()),
@@ -109,7 +110,11 @@ pub async fn exchange_code(
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_string()))
         .request_async(http)
         .await
-        .map_err(token_error)?;
+        .map_err(|e| match token_error(e) {
+            // The grant refused here is the code, not a refresh token.
+            AuthError::InvalidGrant => AuthError::CodeRefused("invalid_grant".into()),
+            other => other,
+        })?;
     Ok(credentials(app, &response, now, None))
 }
 

@@ -29,6 +29,11 @@ pub struct Config {
     pub request_log_bytes: usize,
     /// When set, `/__admin` answers only requests with `Authorization: Bearer <this>`.
     pub admin_token: Option<String>,
+    /// How long a client may take to send a request's headers, and how long a kept-alive
+    /// connection may sit idle before its next request.
+    pub header_timeout: std::time::Duration,
+    /// How long a client may take to send a request's body.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for Config {
@@ -45,6 +50,8 @@ impl Default for Config {
             request_log_capacity: 100_000,
             request_log_bytes: 8 * 1024 * 1024,
             admin_token: None,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

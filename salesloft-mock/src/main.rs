@@ -24,6 +24,9 @@ struct Args {
     /// Cost budget per minute.
     #[arg(long, default_value_t = 600)]
     rate_limit: u32,
+    /// Guard `/__admin`: only requests with `Authorization: Bearer <token>` are answered.
+    #[arg(long, env = "SALESLOFT_MOCK_ADMIN_TOKEN")]
+    admin_token: Option<String>,
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> std::io::Result<()> {
         client_secret: args.client_secret,
         token_ttl_seconds: args.token_ttl,
         rate_limit_per_minute: args.rate_limit,
+        admin_token: args.admin_token,
         ..Config::default()
     };
     if let Some(key) = args.api_key {
@@ -56,8 +60,13 @@ async fn main() -> std::io::Result<()> {
         config.token_ttl_seconds, config.rate_limit_per_minute
     );
     println!(
-        "  admin:              {}/__admin/ (requests, faults, latency, expire_tokens, clock, settings, seed_people)",
-        sandbox.api_base_url()
+        "  admin:              {}/__admin/ (requests, faults, latency, expire_tokens, clock, settings, seed_people, records){}",
+        sandbox.api_base_url(),
+        if config.admin_token.is_some() {
+            "; needs the admin token"
+        } else {
+            ""
+        }
     );
     println!("Ctrl-C stops it.");
     tokio::signal::ctrl_c().await?;

@@ -22,17 +22,13 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a client may take to send a request's headers, and how long a kept-alive
-/// connection may sit idle before the next request.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send a request's body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request body read; a larger one gets 413.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Accepts connections until the task is aborted; each connection is served on its own task,
-/// with [`HEADER_TIMEOUT`] for its headers and between its requests.
+/// with `Config::header_timeout` for its headers and between its requests.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let header_timeout = shared.store().config.header_timeout;
     let app = router(shared);
     loop {
         let stream = match listener.accept().await {
@@ -48,7 +44,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let mut http = hyper::server::conn::http1::Builder::new();
             http.timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .max_buf_size(64 * 1024);
             let io = hyper_util::rt::TokioIo::new(stream);
             let _ = http.serve_connection(io, service).await;
@@ -83,9 +79,10 @@ fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// The whole body, within [`BODY_TIMEOUT`] and [`MAX_BODY`]; else the answer to give.
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+/// The whole body, within `Config::body_timeout` and [`MAX_BODY`]; else the answer to give.
+async fn read_body(shared: &Shared, body: Body) -> Result<Bytes, ApiError> {
+    let timeout = shared.store().config.body_timeout;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             serde_json::json!({"error": "The request body did not arrive in time"}),
@@ -155,7 +152,7 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (status, body_out, logged) = match read_body(body).await {
+    let (status, body_out, logged) = match read_body(&shared, body).await {
         Err(e) => (e.status, e.body, String::new()),
         Ok(body) => {
             let now = shared.clock.now();
@@ -264,7 +261,7 @@ async fn api(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match read_body(body).await {
+    let body = match read_body(&shared, body).await {
         Ok(body) => body,
         Err(e) => return error_response(&e),
     };
