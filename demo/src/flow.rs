@@ -38,6 +38,11 @@ fn embedded_id(id: &Option<EmbeddedResourceId>) -> Option<i64> {
     }
 }
 
+/// A record's id, which every record the flow goes on with must have.
+fn id_of(id: Option<i64>, what: &str) -> Result<i64, DemoError> {
+    id.ok_or_else(|| DemoError::Flow(format!("SalesLoft returned {what} without an id")))
+}
+
 fn company_name(domain: &str) -> String {
     let label = domain.split('.').next().unwrap_or(domain);
     let mut chars = label.chars();
@@ -102,9 +107,7 @@ async fn create_person(client: &Client, email: &str, out: &Reporter) -> Result<i
         .await?
         .into_inner()
         .data;
-    let person_id = created
-        .id
-        .ok_or_else(|| DemoError::Flow("SalesLoft returned a person without an id".into()))?;
+    let person_id = id_of(created.id, "a person")?;
     out.step(&format!(
         "Created person {person_id}: Demo Person <{email}>"
     ));
@@ -201,9 +204,7 @@ async fn set_company(
             (account, true)
         }
     };
-    let account_id = account
-        .id
-        .ok_or_else(|| DemoError::Flow("SalesLoft returned an account without an id".into()))?;
+    let account_id = id_of(account.id, "an account")?;
     client
         .update_person()
         .id(person_id)
@@ -263,9 +264,7 @@ async fn add_to_cadence(
         out.detail("No cadence to add the person to: create one in the SalesLoft app first, then run the demo again.");
         return Ok(());
     };
-    let cadence_id = cadence
-        .id
-        .ok_or_else(|| DemoError::Flow("a cadence without an id".into()))?;
+    let cadence_id = id_of(cadence.id, "a cadence")?;
     let membership = client
         .create_cadence_membership()
         .person_id(person_id)
@@ -274,9 +273,7 @@ async fn add_to_cadence(
         .await?
         .into_inner()
         .data;
-    let membership_id = membership
-        .id
-        .ok_or_else(|| DemoError::Flow("a membership without an id".into()))?;
+    let membership_id = id_of(membership.id, "a membership")?;
     out.detail(&format!(
         "Added person {person_id} to cadence {cadence_id} ({}): membership {membership_id}, state {}",
         cadence.name.as_deref().unwrap_or("unnamed"),
