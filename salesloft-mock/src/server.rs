@@ -81,8 +81,7 @@ fn to_bytes(value: &serde_json::Value) -> Vec<u8> {
 
 /// The whole body, within `Config::body_timeout` and [`MAX_BODY`]; else the answer to give.
 async fn read_body(shared: &Shared, body: Body) -> Result<Bytes, ApiError> {
-    let timeout = shared.store().config.body_timeout;
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+    match tokio::time::timeout(shared.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             serde_json::json!({"error": "The request body did not arrive in time"}),
@@ -274,17 +273,13 @@ async fn api(
     let request = ApiRequest {
         method,
         handled_as,
+        params: Params::parse(uri.query()),
         uri,
-        params: Params::default(),
         content_type: content_type(&headers).map(str::to_string),
         header_auth,
         bearer,
         body,
         now: shared.clock.now(),
-    };
-    let request = ApiRequest {
-        params: Params::parse(request.uri.query()),
-        ..request
     };
     let Some(path) = request.segments() else {
         return error_response(&ApiError::not_found());

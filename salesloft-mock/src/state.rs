@@ -14,6 +14,8 @@ pub struct Shared {
     store: Mutex<Store>,
     pub clock: Clock,
     pub routes: SpecRoutes,
+    /// `Config::body_timeout`, fixed at start: read per request without taking the lock.
+    pub body_timeout: std::time::Duration,
 }
 
 /// An admin call that cannot be carried out as asked; answered 400 over HTTP.
@@ -29,6 +31,7 @@ pub const MAX_SEEDED_PEOPLE: usize = 1_000_000;
 impl Shared {
     pub fn new(store: Store, clock: Clock) -> Self {
         Self {
+            body_timeout: store.config.body_timeout,
             store: Mutex::new(store),
             clock,
             routes: SpecRoutes::from_spec(salesloft_openapi::SPEC),
