@@ -23,17 +23,112 @@ fn main() {
         .generate_tokens(&spec)
         .expect("progenitor generates the client from the normalized spec");
     let file: syn::File = syn::parse2(tokens).expect("generated code parses");
+    let (calls, answers) = call_methods(&file);
     let code = prettyplease::unparse(&file);
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out_dir.join("codegen.rs"), code).expect("OUT_DIR is writable");
 
     let document: serde_json::Value =
         serde_json::from_str(salesloft_openapi::SPEC).expect("the spec is JSON");
-    std::fs::write(out_dir.join("traits.rs"), trait_impls(&document)).expect("OUT_DIR is writable");
+    let traits = trait_impls(&document) + &calls + &decoders(&document, &answers);
+    std::fs::write(out_dir.join("traits.rs"), traits).expect("OUT_DIR is writable");
+}
+
+/// `call()` next to every builder's generated `send()`: the same request, its error an
+/// `ApiError` that names the operation (progenitor's decode error does not know it). Read
+/// from the generated code itself, so every operation has one and none is written by hand.
+/// Also returns each operation with the type of its answer's body (`()` when it has none).
+fn call_methods(file: &syn::File) -> (String, Vec<(String, String)>) {
+    use quote::ToTokens;
+    let mut out = String::new();
+    let mut answers = Vec::new();
+    let builder = file.items.iter().find_map(|item| match item {
+        syn::Item::Mod(m) if m.ident == "builder" => m.content.as_ref(),
+        _ => None,
+    });
+    let (_, items) = builder.expect("progenitor's builder interface has a `builder` module");
+    for item in items {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        let builder_type = block.self_ty.to_token_stream().to_string().replace(' ', "");
+        for member in &block.items {
+            let syn::ImplItem::Fn(method) = member else {
+                continue;
+            };
+            if method.sig.ident != "send" {
+                continue;
+            }
+            let body = method.block.to_token_stream().to_string();
+            let operation = body
+                .split("operation_id : \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .expect("every generated send() names its operation");
+            let syn::ReturnType::Type(_, returned) = &method.sig.output else {
+                panic!("send() returns a Result");
+            };
+            let returned = returned.to_token_stream().to_string();
+            let ok = returned
+                .strip_prefix("Result < ")
+                .and_then(|rest| rest.rsplit_once(", Error <"))
+                .map(|(ok, _)| ok)
+                .expect("send() returns Result<ResponseValue<T>, Error<E>>");
+            let lifetime = builder_type
+                .split_once('<')
+                .map_or(String::new(), |(_, rest)| format!("<{rest}"));
+            let name = builder_type.split('<').next().unwrap_or(&builder_type);
+            let body_type = ok
+                .trim()
+                .strip_prefix("ResponseValue < ")
+                .and_then(|rest| rest.strip_suffix(" >"))
+                .expect("send() answers a ResponseValue<T>");
+            answers.push((operation.to_string(), body_type.replace(' ', "")));
+            out.push_str(&format!(
+                "impl{lifetime} builder::{name}{lifetime} {{\n    \
+                 /// Sends the request, as `send()` does; an error is an [`ApiError`](crate::ApiError) naming `{operation}`.\n    \
+                 pub async fn call(self) -> Result<{ok}, crate::ApiError> {{\n        \
+                 self.send().await.map_err(|e| crate::ApiError::from(e).in_operation(\"{operation}\"))\n    }}\n}}\n"
+            ));
+        }
+    }
+    (out, answers)
+}
+
+/// `decoders`: JSON in, the generated type of a schema or of an operation's answer out, by
+/// name, for the fidelity tests (every schema's examples, every operation's sandbox answer).
+fn decoders(document: &serde_json::Value, answers: &[(String, String)]) -> String {
+    let decoder = |name: &str, rust: &str| {
+        format!("    (\"{name}\", |b| serde_json::from_slice::<{rust}>(b).map(drop)),\n")
+    };
+    let mut out = String::from(
+        "/// For the workspace's fidelity tests: decode JSON as the generated type of a schema, or of\n\
+         /// an operation's answer (operations without a body are left out).\n\
+         #[doc(hidden)]\npub mod decoders {\n    use super::types;\n    \
+         pub type Decode = fn(&[u8]) -> Result<(), serde_json::Error>;\n    \
+         pub const SCHEMAS: &[(&str, Decode)] = &[\n",
+    );
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("the spec has schemas");
+    for name in schemas.keys() {
+        let rust = if name == "Id" {
+            "crate::Id".to_string()
+        } else {
+            format!("types::{name}")
+        };
+        out.push_str(&decoder(name, &rust));
+    }
+    out.push_str("    ];\n    pub const OPERATIONS: &[(&str, Decode)] = &[\n");
+    for (operation, body_type) in answers.iter().filter(|(_, t)| t != "()") {
+        out.push_str(&decoder(operation, body_type));
+    }
+    out.push_str("    ];\n}\n");
+    out
 }
 
 /// `ListEnvelope` for every list envelope, so one page stream serves every list operation, and
-/// `Synced` for every resource with an integer `id` and an `updated_at`, for incremental sync.
+/// `Synced` for every resource with an `id` and an `updated_at`, for incremental sync.
 fn trait_impls(document: &serde_json::Value) -> String {
     let mut out = String::from("// Generated by build.rs from the normalized spec.\n");
     let schemas = document["components"]["schemas"]
@@ -51,12 +146,14 @@ fn trait_impls(document: &serde_json::Value) -> String {
                  fn into_parts(self) -> (Vec<types::{item}>, Option<types::ListMetadata>) {{ (self.data, self.metadata) }}\n}}\n"
             ));
         }
-        let integer_id = properties["id"]["type"] == "integer";
+        let has_id = properties["id"]
+            .to_string()
+            .contains("#/components/schemas/Id\"");
         let updated_at = properties["updated_at"]["format"] == "date-time";
-        if integer_id && updated_at {
+        if has_id && updated_at {
             out.push_str(&format!(
                 "impl crate::sync::Synced for types::{name} {{\n    \
-                 fn record_id(&self) -> Option<i64> {{ self.id }}\n    \
+                 fn record_id(&self) -> Option<i64> {{ self.id.as_ref().and_then(crate::Id::as_i64) }}\n    \
                  fn record_updated_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {{ self.updated_at }}\n}}\n"
             ));
         }

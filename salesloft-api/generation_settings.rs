@@ -7,6 +7,13 @@ fn generation_settings() -> progenitor::GenerationSettings {
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
         .with_tag(progenitor::TagStyle::Merged)
-        .with_derive("PartialEq");
+        .with_derive("PartialEq")
+        // Every identifier-like property refers to the spec's `Id` schema (an integer or a
+        // string, SERVICE.md §1.17); it decodes as our `Id`, which keeps the form that came.
+        .with_replacement(
+            "Id",
+            "::salesloft_api::Id",
+            [progenitor::TypeImpl::Display, progenitor::TypeImpl::FromStr].into_iter(),
+        );
     settings
 }

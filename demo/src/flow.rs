@@ -3,7 +3,7 @@
 use crate::error::DemoError;
 use crate::output::{Account, Links, Membership, Person, Report, Reporter, User};
 use salesloft_api::Client;
-use salesloft_api::types::EmbeddedResourceId;
+use salesloft_api::Id;
 
 /// Knobs of one run.
 #[derive(Clone, Debug)]
@@ -30,17 +30,23 @@ pub fn derived_email(user_email: &str, unix_time: i64) -> Result<String, DemoErr
     Ok(format!("{local}+{unix_time}@{domain}"))
 }
 
-fn embedded_id(id: &Option<EmbeddedResourceId>) -> Option<i64> {
-    match id {
-        Some(EmbeddedResourceId::Int64(id)) => Some(*id),
-        Some(EmbeddedResourceId::String(id)) => id.parse().ok(),
-        None => None,
-    }
+fn embedded_id(id: &Option<Id>) -> Option<i64> {
+    id.as_ref().and_then(Id::as_i64)
 }
 
-/// A record's id, which every record the flow goes on with must have.
-fn id_of(id: Option<i64>, what: &str) -> Result<i64, DemoError> {
-    id.ok_or_else(|| DemoError::Flow(format!("SalesLoft returned {what} without an id")))
+/// A record's id, which every record the flow goes on with must have, as the integer the
+/// API's paths take.
+fn id_of(id: &Option<Id>, what: &str) -> Result<i64, DemoError> {
+    match id {
+        None => Err(DemoError::Flow(format!(
+            "SalesLoft returned {what} without an id"
+        ))),
+        Some(id) => id.as_i64().ok_or_else(|| {
+            DemoError::Flow(format!(
+                "SalesLoft returned {what} whose id `{id}` is not an integer"
+            ))
+        }),
+    }
 }
 
 fn company_name(domain: &str) -> String {
@@ -80,7 +86,7 @@ async fn who_am_i(
     out: &Reporter,
     report: &mut Report,
 ) -> Result<String, DemoError> {
-    let me = client.get_me().send().await?.into_inner().data;
+    let me = client.get_me().call().await?.into_inner().data;
     let my_email = me.email.clone().unwrap_or_default();
     out.step(&format!(
         "Signed in as {} <{}>",
@@ -103,11 +109,11 @@ async fn create_person(client: &Client, email: &str, out: &Reporter) -> Result<i
                 .first_name("Demo".to_string())
                 .last_name("Person".to_string())
         })
-        .send()
+        .call()
         .await?
         .into_inner()
         .data;
-    let person_id = id_of(created.id, "a person")?;
+    let person_id = id_of(&created.id, "a person")?;
     out.step(&format!(
         "Created person {person_id}: Demo Person <{email}>"
     ));
@@ -128,7 +134,7 @@ async fn rename_person(
             b.first_name("Test".to_string())
                 .last_name("McTester".to_string())
         })
-        .send()
+        .call()
         .await?
         .into_inner()
         .data;
@@ -156,11 +162,11 @@ async fn look_up_by_email(
     let found = client
         .list_people()
         .email_addresses(vec![email.to_string()])
-        .send()
+        .call()
         .await?
         .into_inner()
         .data;
-    let found_ids: Vec<i64> = found.iter().filter_map(|p| p.id).collect();
+    let found_ids: Vec<i64> = found.iter().filter_map(|p| embedded_id(&p.id)).collect();
     if found_ids != [person_id] {
         return Err(DemoError::Flow(format!(
             "looking up {email} found {found_ids:?}, not person {person_id}"
@@ -184,7 +190,7 @@ async fn set_company(
     let existing = client
         .list_accounts()
         .domain(domain.clone())
-        .send()
+        .call()
         .await?
         .into_inner()
         .data
@@ -197,24 +203,24 @@ async fn set_company(
             let account = client
                 .create_account()
                 .body_map(|b| b.name(name).domain(domain.clone()))
-                .send()
+                .call()
                 .await?
                 .into_inner()
                 .data;
             (account, true)
         }
     };
-    let account_id = id_of(account.id, "an account")?;
+    let account_id = id_of(&account.id, "an account")?;
     client
         .update_person()
         .id(person_id)
         .body_map(|b| b.account_id(account_id))
-        .send()
+        .call()
         .await?;
     let linked = client
         .get_person()
         .id(person_id)
-        .send()
+        .call()
         .await?
         .into_inner()
         .data;
@@ -249,7 +255,7 @@ async fn add_to_cadence(
     let cadences = client
         .list_cadences()
         .per_page(100)
-        .send()
+        .call()
         .await?
         .into_inner()
         .data;
@@ -264,16 +270,16 @@ async fn add_to_cadence(
         out.detail("No cadence to add the person to: create one in the SalesLoft app first, then run the demo again.");
         return Ok(());
     };
-    let cadence_id = id_of(cadence.id, "a cadence")?;
+    let cadence_id = id_of(&cadence.id, "a cadence")?;
     let membership = client
         .create_cadence_membership()
         .person_id(person_id)
         .cadence_id(cadence_id)
-        .send()
+        .call()
         .await?
         .into_inner()
         .data;
-    let membership_id = id_of(membership.id, "a membership")?;
+    let membership_id = id_of(&membership.id, "a membership")?;
     out.detail(&format!(
         "Added person {person_id} to cadence {cadence_id} ({}): membership {membership_id}, state {}",
         cadence.name.as_deref().unwrap_or("unnamed"),
@@ -311,14 +317,14 @@ async fn cleanup(client: &Client, report: &mut Report, out: &Reporter) -> Result
         client
             .delete_cadence_membership()
             .id(membership.id)
-            .send()
+            .call()
             .await?;
     }
     if let Some(person) = &report.person {
-        client.delete_person().id(person.id).send().await?;
+        client.delete_person().id(person.id).call().await?;
     }
     if let Some(account) = report.account.as_ref().filter(|a| a.created) {
-        client.delete_account().id(account.id).send().await?;
+        client.delete_account().id(account.id).call().await?;
     }
     report.cleaned_up = true;
     out.note(

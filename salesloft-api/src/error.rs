@@ -1,6 +1,7 @@
 //! The one error type users meet: status, SalesLoft's message, whether trying again may help,
 //! the rate-limit figures, and what to do next. Never a token.
 
+use crate::decode::DecodeFailure;
 use crate::ratelimit::RateLimitInfo;
 use crate::types::ErrorBody;
 use reqwest::StatusCode;
@@ -28,13 +29,14 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
-    /// An answer that could not be read as what the operation returns.
-    #[error(
-        "SalesLoft sent a response that could not be read ({detail}); try again, and report it if it persists"
-    )]
+    /// An answer that could not be read as what the operation returns: where and why
+    /// ([`DecodeFailure`]), and the body as it came ([`ApiError::raw_body`]), never printed.
+    #[error("{}", invalid_response(*.operation, .failure))]
     InvalidResponse {
-        status: Option<StatusCode>,
-        detail: String,
+        /// The operation (`list_people`), when the call was made through `call()`.
+        operation: Option<&'static str>,
+        failure: Box<DecodeFailure>,
+        body: RawBody,
     },
     /// No token could be had (refresh failed, no credentials): the message says what to do.
     #[error("{0}")]
@@ -63,7 +65,6 @@ impl ApiError {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Self::Service { status, .. } => Some(*status),
-            Self::InvalidResponse { status, .. } => *status,
             Self::Connection { source } => source.status(),
             _ => None,
         }
@@ -77,7 +78,9 @@ impl ApiError {
             Self::Service { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
-            Self::Connection { .. } | Self::InvalidResponse { .. } => true,
+            Self::Connection { .. } => true,
+            // A body cut short may come whole next time; a value of the wrong type will not.
+            Self::InvalidResponse { failure, .. } => failure.malformed,
             Self::Credentials(_) | Self::InvalidRequest(_) => false,
         }
     }
@@ -88,6 +91,31 @@ impl ApiError {
             Self::Service { rate_limit, .. } => Some(*rate_limit),
             _ => None,
         }
+    }
+
+    /// The body of an answer that did not decode, as it came, so a caller can still read it
+    /// (as `serde_json::Value`, say). It may hold personal data: it is never printed.
+    pub fn raw_body(&self) -> Option<&[u8]> {
+        match self {
+            Self::InvalidResponse { body, .. } => Some(&body.0),
+            _ => None,
+        }
+    }
+
+    /// The operation the error came from, where known.
+    pub fn operation(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidResponse { operation, .. } => *operation,
+            _ => None,
+        }
+    }
+
+    /// The same error, naming the operation it came from (what the generated `call()` does).
+    pub fn in_operation(mut self, name: &'static str) -> Self {
+        if let Self::InvalidResponse { operation, .. } = &mut self {
+            *operation = Some(name);
+        }
+        self
     }
 
     fn service(
@@ -137,14 +165,38 @@ impl From<progenitor_client::Error<ErrorBody>> for ApiError {
             E::CommunicationError(source)
             | E::InvalidUpgrade(source)
             | E::ResponseBodyError(source) => Self::Connection { source },
-            E::InvalidResponsePayload(_, e) => Self::InvalidResponse {
-                status: None,
-                detail: e.to_string(),
+            E::InvalidResponsePayload(body, e) => Self::InvalidResponse {
+                operation: None,
+                failure: Box::new(DecodeFailure::new(&body, &e)),
+                body: RawBody(body),
             },
             E::InvalidRequest(message) => Self::InvalidRequest(message),
             E::Custom(message) => Self::Credentials(message),
         }
     }
+}
+
+/// A raw response body: kept whole for the caller, shown only by its size.
+#[derive(Clone)]
+pub struct RawBody(pub bytes::Bytes);
+
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawBody(<{} bytes>)", self.0.len())
+    }
+}
+
+fn invalid_response(operation: Option<&str>, failure: &DecodeFailure) -> String {
+    let answer = match operation {
+        Some(operation) => format!("SalesLoft's answer to {operation}"),
+        None => "SalesLoft's answer".to_string(),
+    };
+    let next = if failure.malformed {
+        "try again, and report it if it persists"
+    } else {
+        "the generated type does not fit what the service sent: report it with the raw body (`ApiError::raw_body`), which you can read as `serde_json::Value` meanwhile"
+    };
+    format!("{answer} could not be read: {failure}; {next}")
 }
 
 /// An error and its causes, one after another: reqwest's own message ("error sending request

@@ -7,10 +7,15 @@
 //! 401 refresh, rate-limit pacing, retries), the [`TokenSource`] seam that supplies bearer
 //! tokens, one [`ApiError`], a page stream ([`pagination`]) and incremental sync ([`sync`]).
 
+// The generated code names `::salesloft_api::Id` (it is also generated in other crates).
+extern crate self as salesloft_api;
+
 pub mod clock;
+pub mod decode;
 pub mod error;
 pub mod generated;
 pub mod hooks;
+pub mod id;
 pub mod pagination;
 pub mod ratelimit;
 pub mod retry;
@@ -24,6 +29,7 @@ pub mod transport;
 pub use clock::{Clock, SystemClock};
 pub use error::ApiError;
 pub use generated::{Client, ClientInfo, Error, ResponseValue, types};
+pub use id::Id;
 pub use ratelimit::RateLimitInfo;
 pub use retry::RetryPolicy;
 pub use secret::Secret;

@@ -3,7 +3,8 @@
 mod support;
 
 use salesloft_api::Error;
-use salesloft_api::types::{AccountUserRelationships, EmbeddedResourceId};
+use salesloft_api::Id;
+use salesloft_api::types::AccountUserRelationships;
 use support::CaptureServer;
 
 const PERSON: &str = r#"{"data": {
@@ -31,20 +32,18 @@ async fn a_person_in_its_envelope_with_nulls_string_ids_and_offsets() {
         .into_inner()
         .data;
 
-    assert_eq!(person.id, Some(101));
+    assert_eq!(person.id, Some(Id::from(101)));
     assert_eq!(person.first_name.as_deref(), Some("Ada"));
     assert_eq!(person.last_name, None);
     assert_eq!(person.tags, None);
     assert_eq!(person.custom_fields, None);
-    assert_eq!(person.account_crm_id.as_deref(), Some("0017h00000abcde"));
+    assert_eq!(person.account_crm_id, Some(Id::from("0017h00000abcde")));
     let account = person.account.unwrap();
-    assert_eq!(account.id, Some(EmbeddedResourceId::Int64(7)));
+    assert_eq!(account.id, Some(Id::Integer(7)));
     let owner = person.owner.unwrap();
     assert_eq!(
         owner.id,
-        Some(EmbeddedResourceId::String(
-            "3f0e1d2c-aaaa-bbbb-cccc-000000000001".into()
-        ))
+        Some(Id::Text("3f0e1d2c-aaaa-bbbb-cccc-000000000001".into()))
     );
     assert_eq!(owner.href, None, "_href may be absent");
     // -05:00 and Z, both with microseconds, are the same kind of instant.

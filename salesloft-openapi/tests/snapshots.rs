@@ -63,3 +63,23 @@ fn is_openapi_3_0_with_json_everywhere() {
         ["application/json"]
     );
 }
+
+/// Every property `types_from_examples` corrected (and every allow-list entry it used), so a
+/// reviewer sees each one; a new upstream document that changes them changes this snapshot.
+#[test]
+fn corrections_from_examples() {
+    let spec = spec();
+    let step = spec["info"]["x-normalization"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "types_from_examples")
+        .expect("the step ran");
+    let lines: Vec<&str> = step["corrected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}

@@ -11,7 +11,10 @@ use tests::{only_people, sandbox_and_client};
 async fn walk(client: &Client) -> Vec<i64> {
     let stream = items(|page| client.list_people().per_page(100).page(page).send());
     let people: Vec<_> = stream.try_collect().await.expect("the walk succeeds");
-    people.iter().map(|p| p.id.unwrap()).collect()
+    people
+        .iter()
+        .filter_map(|p| p.id.as_ref()?.as_i64())
+        .collect()
 }
 
 #[tokio::test]
@@ -63,7 +66,13 @@ async fn sync_up_to(
         let Some(person) = sync.next().await else {
             break;
         };
-        ids.push(person.expect("sync succeeds").id.unwrap());
+        ids.push(
+            person
+                .expect("sync succeeds")
+                .id
+                .and_then(|id| id.as_i64())
+                .unwrap(),
+        );
     }
     (ids, sync.cursor().clone(), sync.requests())
 }

@@ -166,6 +166,78 @@ async fn a_dropped_connection_and_a_malformed_body_give_typed_errors() {
 }
 
 #[tokio::test]
+async fn a_body_that_does_not_decode_names_operation_path_expectation_and_keeps_the_body() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    sandbox.seed_people(4).unwrap();
+    let ids: Vec<i64> = sandbox
+        .records("people")
+        .iter()
+        .filter_map(|p| p["id"].as_i64())
+        .collect();
+    // The fourth person's `do_not_contact` comes as a string where a boolean is declared.
+    let mut wrong = serde_json::Map::new();
+    wrong.insert("do_not_contact".into(), "ada@example.com".into());
+    assert!(sandbox.patch_record("people", ids[3], wrong).unwrap());
+
+    let err = client
+        .list_people()
+        .sort_by("id")
+        .sort_direction("ASC")
+        .call()
+        .await
+        .unwrap_err();
+    let ApiError::InvalidResponse { failure, .. } = &err else {
+        panic!("expected a decode failure, got {err:?}")
+    };
+    assert_eq!(failure.path, "data[3].do_not_contact");
+    assert_eq!(failure.expected, "a boolean");
+    assert_eq!(failure.got, "a string");
+    assert_eq!(err.operation(), Some("list_people"));
+    let text = err.to_string();
+    assert!(
+        text.contains("list_people") && text.contains("data[3].do_not_contact"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ada@example.com"),
+        "the value stays out of the message: {text}"
+    );
+    assert!(
+        !format!("{err:?}").contains("ada@example.com"),
+        "and out of Debug"
+    );
+    assert!(
+        !err.is_retryable(),
+        "the same body will not fit next time either"
+    );
+    // The caller can still read what came.
+    let raw: serde_json::Value = serde_json::from_slice(err.raw_body().unwrap()).unwrap();
+    assert_eq!(raw["data"][3]["do_not_contact"], "ada@example.com");
+
+    // `send()` and `?` give the same failure, without the operation's name.
+    let err = ApiError::from(
+        client
+            .list_people()
+            .sort_by("id")
+            .sort_direction("ASC")
+            .send()
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.operation(), None);
+    assert!(err.to_string().contains("data[3].do_not_contact"));
+
+    sandbox.inject(Fault::MalformedBody, 1).unwrap();
+    let err = client.get_me().call().await.unwrap_err();
+    let ApiError::InvalidResponse { failure, .. } = &err else {
+        panic!("expected a decode failure, got {err:?}")
+    };
+    assert!(failure.malformed, "{failure:?}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("get_me"), "{err}");
+}
+
+#[tokio::test]
 async fn a_dropped_connection_on_post_is_a_typed_error_and_not_resent() {
     let (sandbox, client) = sandbox_and_client(Config::default(), fast_retries()).await;
     sandbox.inject(Fault::DropConnection, 1).unwrap();

@@ -86,17 +86,6 @@ pub fn missing_fields(doc: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// `EmbeddedResource.id` is an integer or a string; `_href` may be absent (SERVICE.md §1.6).
-pub fn embedded_resource_ids(doc: &mut Value) -> Result<()> {
-    let embedded = schema_mut(doc, "EmbeddedResource")?;
-    embedded["properties"]["id"] = json!({
-        "description": "ID of the resource: an integer, or a string for some resources (roles, GUIDs)",
-        "oneOf": [{"type": "integer", "format": "int64"}, {"type": "string"}],
-    });
-    embedded.remove("required");
-    Ok(())
-}
-
 /// `Account.user_relationships` is `[]` when empty (SERVICE.md §1.13).
 pub fn user_relationships(doc: &mut Value) -> Result<()> {
     let account = schema_mut(doc, "Account")?;
@@ -166,15 +155,6 @@ mod tests {
             d["components"]["schemas"]["Task"]["properties"]["score"]["type"],
             "number"
         );
-    }
-
-    #[test]
-    fn embedded_id_is_integer_or_string() {
-        let mut d = doc();
-        embedded_resource_ids(&mut d).unwrap();
-        let id = &d["components"]["schemas"]["EmbeddedResource"]["properties"]["id"];
-        assert_eq!(id["oneOf"][0]["type"], "integer");
-        assert_eq!(id["oneOf"][1]["type"], "string");
     }
 
     #[test]
