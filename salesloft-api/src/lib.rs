@@ -25,6 +25,7 @@ pub mod sync;
 pub mod text;
 pub mod token;
 pub mod transport;
+pub mod webhooks;
 
 pub use clock::{Clock, SystemClock};
 pub use error::ApiError;
