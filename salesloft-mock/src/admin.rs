@@ -21,6 +21,8 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/requests", get(requests).delete(clear_requests))
         .route("/faults", post(faults))
+        .route("/webhook_deliveries", get(webhook_deliveries))
+        .route("/webhook_faults", post(webhook_faults))
         .route("/latency", post(latency))
         .route("/expire_tokens", post(expire_tokens))
         .route("/clock", post(clock))
@@ -94,6 +96,28 @@ async fn faults(
 ) -> Result<StatusCode, AdminError> {
     let request = body(request)?;
     shared.inject(request.fault, request.count)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every webhook delivery attempt, oldest first.
+async fn webhook_deliveries(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(shared.store().outbox.log()))
+}
+
+#[derive(Deserialize)]
+struct WebhookFaults {
+    fault: crate::webhooks::WebhookFault,
+    #[serde(default = "one")]
+    count: usize,
+}
+
+/// `{"fault": "drop" | "wrong_signature" | "duplicate", "count": 1}`
+async fn webhook_faults(
+    State(shared): State<Arc<Shared>>,
+    request: Result<Json<WebhookFaults>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    let request = body(request)?;
+    shared.inject_webhook_fault(request.fault, request.count)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -24,6 +24,7 @@ pub mod server;
 pub mod spec_routes;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 pub use clock::Clock;
 pub use config::{Config, DEFAULT_REDIRECT_URI};
@@ -49,10 +50,12 @@ impl Sandbox {
         let store = store::Store::new(config, base_url.clone(), clock.now());
         let shared = Arc::new(Shared::new(store, clock));
         let task = tokio::spawn(server::serve(listener, shared.clone()));
+        let deliveries = tokio::spawn(webhooks::deliver(shared.clone()));
         Ok(SandboxHandle {
             base_url,
             shared,
             task,
+            deliveries,
         })
     }
 }
@@ -62,12 +65,20 @@ pub struct SandboxHandle {
     base_url: String,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    deliveries: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for SandboxHandle {
     fn drop(&mut self) {
         self.task.abort();
+        self.deliveries.abort();
     }
+}
+
+/// Installs the `ring` TLS provider for rustls once per process (webhook deliveries may go to
+/// HTTPS callback URLs). Safe to call any number of times.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl SandboxHandle {
@@ -166,6 +177,25 @@ impl SandboxHandle {
 
     /// Sets fields on a record as given (`PATCH /__admin/records/{resource}/{id}`); false when
     /// it does not exist.
+    /// Every webhook delivery attempt so far (`GET /__admin/webhook_deliveries`).
+    pub fn webhook_deliveries(&self) -> Vec<webhooks::DeliveryAttempt> {
+        self.shared.store().outbox.log()
+    }
+
+    /// Deliveries still to be attempted (waiting for their retry time, or being sent).
+    pub fn webhooks_pending(&self) -> usize {
+        self.shared.store().outbox.pending()
+    }
+
+    /// The next `count` delivery attempts are spoiled by `fault` (`/__admin/webhook_faults`).
+    pub fn inject_webhook_fault(
+        &self,
+        fault: webhooks::WebhookFault,
+        count: usize,
+    ) -> Result<(), AdminError> {
+        self.shared.inject_webhook_fault(fault, count)
+    }
+
     pub fn patch_record(
         &self,
         resource: &str,

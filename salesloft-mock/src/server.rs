@@ -13,6 +13,7 @@ use crate::resources::{self, Call, Reply};
 use crate::spec_routes::segments;
 use crate::state::Shared;
 use crate::store::{AuthKind, Fault, LoggedRequest, Store, TEAM_ID};
+use crate::webhooks;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -445,7 +446,16 @@ fn dispatch(
         user_id,
         now: request.now,
     };
+    if let Some(result) = webhooks::route(store, &call) {
+        return result;
+    }
+    let change = webhooks::Change::before(store, &call);
     if let Some(result) = resources::route(store, &call) {
+        if let Ok(reply) = &result
+            && change.emit(store, reply, request.now)
+        {
+            shared.outbox_ready.notify_one();
+        }
         return result;
     }
     match shared.routes.find(method, path) {

@@ -16,6 +16,8 @@ pub struct Shared {
     pub routes: SpecRoutes,
     /// `Config::body_timeout`, fixed at start: read per request without taking the lock.
     pub body_timeout: std::time::Duration,
+    /// Wakes the webhook delivery task when a change queued a delivery.
+    pub outbox_ready: tokio::sync::Notify,
 }
 
 /// An admin call that cannot be carried out as asked; answered 400 over HTTP.
@@ -35,6 +37,7 @@ impl Shared {
             store: Mutex::new(store),
             clock,
             routes: SpecRoutes::from_spec(salesloft_openapi::SPEC),
+            outbox_ready: tokio::sync::Notify::new(),
         }
     }
 
@@ -59,6 +62,22 @@ impl Shared {
             )));
         }
         store.faults.extend(std::iter::repeat_n(fault, count));
+        Ok(())
+    }
+
+    /// The next `count` webhook delivery attempts are spoiled by `fault`.
+    pub fn inject_webhook_fault(
+        &self,
+        fault: crate::webhooks::WebhookFault,
+        count: usize,
+    ) -> Result<(), AdminError> {
+        let mut store = self.store();
+        if count > MAX_PENDING_FAULTS.saturating_sub(store.outbox.pending_faults()) {
+            return Err(AdminError(format!(
+                "at most {MAX_PENDING_FAULTS} faults can be pending"
+            )));
+        }
+        store.outbox.inject(fault, count);
         Ok(())
     }
 

@@ -165,6 +165,8 @@ pub struct Store {
     pub(crate) log: RequestLog,
     /// The scopes the next authorizations grant (tests narrow it to provoke 403s).
     pub(crate) granted_scope: String,
+    /// Webhook subscriptions and the deliveries on their way.
+    pub(crate) outbox: crate::webhooks::Outbox,
 }
 
 impl Store {
@@ -186,6 +188,7 @@ impl Store {
             latency: std::time::Duration::ZERO,
             log: RequestLog::new(config_log_limits(&config)),
             granted_scope: crate::config::SCOPE.to_string(),
+            outbox: crate::webhooks::Outbox::default(),
             config,
         };
         store.seed(now);

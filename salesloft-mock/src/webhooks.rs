@@ -1,0 +1,492 @@
+//! Webhooks as the service sends them (SERVICE.md §7): stateful `/v2/webhook_subscriptions`,
+//! and a delivery of every change to people, accounts and cadence memberships to each enabled
+//! subscription of its event type.
+//!
+//! A delivery is a POST of the bare record with `x-salesloft-event` and
+//! `x-salesloft-signature` (hex HMAC-SHA1 of the body keyed with the subscription's
+//! `callback_token`). Anything but a 2xx answer is sent again three more times, 15 s apart on
+//! the sandbox's clock (a test moves the clock instead of waiting). Every attempt is logged.
+//! Faults spoil the next attempts: dropped (not sent, counted as failed), signed with a wrong
+//! key, or sent twice.
+
+use crate::error::ApiError;
+use crate::resources::{Call, Reply};
+use crate::state::Shared;
+use crate::store::{Record, Store, Table};
+use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// The event types the service documents (SERVICE.md §7); a subscription names one of them.
+pub const EVENT_TYPES: &[&str] = &[
+    "account_created",
+    "account_updated",
+    "account_deleted",
+    "bulk_job_completed",
+    "cadence_created",
+    "cadence_updated",
+    "cadence_deleted",
+    "cadence_membership_created",
+    "cadence_membership_updated",
+    "call_created",
+    "call_updated",
+    "call_data_record_created",
+    "call_data_record_updated",
+    "conversation_created",
+    "conversation_updated",
+    "email_updated",
+    "meeting_booked",
+    "meeting_updated",
+    "note_created",
+    "note_updated",
+    "note_deleted",
+    "person_created",
+    "person_updated",
+    "person_deleted",
+    "step_created",
+    "step_updated",
+    "step_deleted",
+    "success_created",
+    "task_created",
+    "task_updated",
+    "task_completed",
+    "task_deleted",
+    "user_created",
+    "user_updated",
+];
+
+/// Attempts per delivery: the first and three more.
+pub const ATTEMPTS: u32 = 4;
+/// Between attempts, on the sandbox's clock.
+pub const RETRY_AFTER_SECONDS: i64 = 15;
+/// The delivery log keeps this many attempts, the oldest dropped first.
+pub const LOG_LIMIT: usize = 200_000;
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What spoils the next delivery attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFault {
+    /// Not sent; counts as a failed attempt (so it is sent again later).
+    Drop,
+    /// Signed with a key that is not the subscription's token.
+    WrongSignature,
+    /// Sent twice, one right after the other.
+    Duplicate,
+}
+
+/// One attempt, as the log shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeliveryAttempt {
+    /// The delivery (one change to one subscription); its attempts share it.
+    pub delivery_id: u64,
+    pub subscription_id: i64,
+    pub event_type: String,
+    pub record_id: Option<i64>,
+    pub callback_url: String,
+    /// 1 for the first attempt, up to [`ATTEMPTS`].
+    pub attempt: u32,
+    pub at: String,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    /// Why it failed without a status (refused, timed out, dropped by a fault).
+    pub error: Option<String>,
+    pub delivered: bool,
+    pub fault: Option<WebhookFault>,
+}
+
+/// One change on its way to one subscription.
+#[derive(Clone, Debug)]
+struct Pending {
+    delivery_id: u64,
+    subscription_id: i64,
+    event_type: String,
+    record_id: Option<i64>,
+    callback_url: String,
+    callback_token: String,
+    body: Vec<u8>,
+    attempt: u32,
+    due: DateTime<Utc>,
+}
+
+/// Subscriptions, deliveries waiting, the log and pending faults.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub(crate) subscriptions: Table,
+    queue: Vec<Pending>,
+    log: VecDeque<DeliveryAttempt>,
+    faults: VecDeque<WebhookFault>,
+    next_delivery: u64,
+}
+
+impl Outbox {
+    /// One delivery per enabled subscription of `event_type`, due now.
+    pub fn emit(&mut self, event_type: &str, record: &Value, now: DateTime<Utc>) {
+        let body = serde_json::to_vec(record).unwrap_or_default();
+        for subscription in self.subscriptions.rows.values() {
+            let fields = &subscription.fields;
+            if fields.get("event_type").and_then(Value::as_str) != Some(event_type)
+                || fields.get("enabled") != Some(&Value::Bool(true))
+            {
+                continue;
+            }
+            self.next_delivery += 1;
+            self.queue.push(Pending {
+                delivery_id: self.next_delivery,
+                subscription_id: subscription.id,
+                event_type: event_type.to_string(),
+                record_id: record["id"].as_i64(),
+                callback_url: text(fields, "callback_url"),
+                callback_token: text(fields, "callback_token"),
+                body: body.clone(),
+                attempt: 1,
+                due: now,
+            });
+        }
+    }
+
+    pub fn inject(&mut self, fault: WebhookFault, count: usize) {
+        self.faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    pub fn pending_faults(&self) -> usize {
+        self.faults.len()
+    }
+
+    pub fn log(&self) -> Vec<DeliveryAttempt> {
+        self.log.iter().cloned().collect()
+    }
+
+    /// Deliveries not yet delivered nor given up.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn take_due(
+        &mut self,
+        now: DateTime<Utc>,
+        most: usize,
+    ) -> Vec<(Pending, Option<WebhookFault>)> {
+        let mut due = Vec::new();
+        let mut index = 0;
+        while index < self.queue.len() && due.len() < most {
+            if self.queue[index].due <= now {
+                let pending = self.queue.swap_remove(index);
+                due.push((pending, self.faults.pop_front()));
+            } else {
+                index += 1;
+            }
+        }
+        due.sort_by_key(|(p, _)| p.delivery_id);
+        due
+    }
+
+    fn record(&mut self, attempt: DeliveryAttempt) {
+        if self.log.len() == LOG_LIMIT {
+            self.log.pop_front();
+        }
+        self.log.push_back(attempt);
+    }
+}
+
+fn text(fields: &Map<String, Value>, name: &str) -> String {
+    fields
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Hex HMAC-SHA1 of `body` keyed with `token`.
+pub fn sign(token: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).expect("any key length");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The change a call makes to a resource that sends webhooks, noted before it runs (a deleted
+/// record is sent as it was).
+pub enum Change {
+    None,
+    Written(&'static str),
+    Deleted(&'static str, Value),
+}
+
+impl Change {
+    pub fn before(store: &Store, call: &Call) -> Self {
+        let m = call.method;
+        let id = |s: &str| s.parse::<i64>().ok();
+        let as_was =
+            |table: &Table, raw: &str| id(raw).and_then(|i| table.rows.get(&i)).map(Record::render);
+        match call.segments.as_slice() {
+            ["people"] if m == Method::POST => Self::Written("person_created"),
+            ["people", _] if m == Method::PUT => Self::Written("person_updated"),
+            ["people", p] if m == Method::DELETE => {
+                as_was(&store.people, p).map_or(Self::None, |r| Self::Deleted("person_deleted", r))
+            }
+            ["accounts"] if m == Method::POST => Self::Written("account_created"),
+            ["accounts", _] if m == Method::PUT => Self::Written("account_updated"),
+            ["accounts", a] if m == Method::DELETE => as_was(&store.accounts, a)
+                .map_or(Self::None, |r| Self::Deleted("account_deleted", r)),
+            ["cadence_memberships"] if m == Method::POST => {
+                Self::Written("cadence_membership_created")
+            }
+            // Taking a person off a cadence keeps the membership, no longer current: an update.
+            ["cadence_memberships", c] if m == Method::DELETE => as_was(&store.memberships, c)
+                .map_or(Self::None, |mut r| {
+                    r["currently_on_cadence"] = json!(false);
+                    Self::Deleted("cadence_membership_updated", r)
+                }),
+            _ => Self::None,
+        }
+    }
+
+    /// Queues the deliveries of a change that succeeded; true if any was queued.
+    pub fn emit(self, store: &mut Store, reply: &Reply, now: DateTime<Utc>) -> bool {
+        let (event_type, record) = match self {
+            Self::None => return false,
+            Self::Deleted(event_type, record) => (event_type.to_string(), record),
+            Self::Written(event_type) => match written(reply) {
+                Some(record) => (event_type.to_string(), record),
+                None => return false,
+            },
+        };
+        let before = store.outbox.pending();
+        store.outbox.emit(&event_type, &record, now);
+        store.outbox.pending() > before
+    }
+}
+
+/// The record (`data`) a write answered with.
+fn written(reply: &Reply) -> Option<Value> {
+    let mut body: Value = match reply {
+        Reply::Json(_, body) => body.clone(),
+        Reply::Bytes(_, bytes) => serde_json::from_slice(bytes).ok()?,
+        Reply::NoContent => return None,
+    };
+    Some(body.get_mut("data")?.take())
+}
+
+/// `/v2/webhook_subscriptions[/{id}]`; `None` for any other path.
+pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> {
+    let m = call.method;
+    let subscriptions = &mut store.outbox.subscriptions;
+    let found = |table: &Table, raw: &str| {
+        raw.parse::<i64>()
+            .ok()
+            .filter(|id| table.rows.contains_key(id))
+            .ok_or_else(ApiError::not_found)
+    };
+    let result = match call.segments.as_slice() {
+        ["webhook_subscriptions"] if m == Method::GET => Ok(list(subscriptions, call)),
+        ["webhook_subscriptions"] if m == Method::POST => create(subscriptions, call),
+        ["webhook_subscriptions", s] if m == Method::GET => {
+            found(subscriptions, s).map(|id| one(&subscriptions.rows[&id], StatusCode::OK))
+        }
+        ["webhook_subscriptions", s] if m == Method::PUT => {
+            found(subscriptions, s).and_then(|id| {
+                let record = subscriptions.rows.get_mut(&id).expect("found");
+                match call.body.get("enabled") {
+                    Some(Value::Bool(enabled)) => {
+                        record.fields.insert("enabled".into(), json!(enabled));
+                        record.updated_at = call.now;
+                    }
+                    Some(_) => return Err(ApiError::invalid("enabled", "must be true or false")),
+                    None => {}
+                }
+                Ok(one(record, StatusCode::OK))
+            })
+        }
+        ["webhook_subscriptions", s] if m == Method::DELETE => found(subscriptions, s).map(|id| {
+            subscriptions.rows.remove(&id);
+            Reply::NoContent
+        }),
+        _ => return None,
+    };
+    Some(result)
+}
+
+/// The service's subscription list is not paged (SERVICE.md §2): `data` only.
+fn list(subscriptions: &Table, call: &Call) -> Reply {
+    let enabled = call.params.get("enabled").map(|v| v == "true");
+    let data: Vec<Value> = subscriptions
+        .rows
+        .values()
+        .filter(|s| enabled.is_none_or(|e| s.fields.get("enabled") == Some(&json!(e))))
+        .map(Record::render)
+        .collect();
+    Reply::Json(StatusCode::OK, json!({ "data": data }))
+}
+
+fn create(subscriptions: &mut Table, call: &Call) -> Result<Reply, ApiError> {
+    let mut fields = Map::new();
+    for name in ["callback_url", "callback_token", "event_type"] {
+        match call.body.get(name).and_then(Value::as_str).map(str::trim) {
+            Some(value) if !value.is_empty() && value.len() <= 2048 => {
+                fields.insert(name.into(), json!(value));
+            }
+            _ => return Err(ApiError::invalid(name, "can't be blank")),
+        }
+    }
+    let url = text(&fields, "callback_url");
+    if url::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+        return Err(ApiError::invalid("callback_url", "is not a URL"));
+    }
+    if !EVENT_TYPES.contains(&text(&fields, "event_type").as_str()) {
+        return Err(ApiError::invalid(
+            "event_type",
+            "is not a webhook event type",
+        ));
+    }
+    fields.insert("enabled".into(), json!(true));
+    fields.insert("tenant_id".into(), json!(crate::store::TEAM_ID));
+    fields.insert(
+        "user_guid".into(),
+        json!(format!("00000000-0000-4000-8000-{:012}", call.user_id)),
+    );
+    let record = subscriptions.insert(call.now, fields);
+    Ok(one(record, StatusCode::OK))
+}
+
+fn one(record: &Record, status: StatusCode) -> Reply {
+    Reply::Json(status, json!({ "data": record.render() }))
+}
+
+/// The delivery task: sends what is due, logs each attempt, schedules retries. Runs until the
+/// sandbox stops.
+pub async fn deliver(shared: Arc<Shared>) {
+    crate::install_tls_provider();
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    else {
+        return;
+    };
+    loop {
+        let now = shared.clock.now();
+        let due = shared.store().outbox.take_due(now, 64);
+        if due.is_empty() {
+            // Woken by a new change, or by time (the clock may have been moved forward).
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_millis(20),
+                shared.outbox_ready.notified(),
+            )
+            .await;
+            continue;
+        }
+        let sent = futures::future::join_all(due.into_iter().map(|(pending, fault)| {
+            let http = http.clone();
+            async move {
+                let outcome = attempt(&http, &pending, fault).await;
+                (pending, fault, outcome)
+            }
+        }))
+        .await;
+        let now = shared.clock.now();
+        let mut store = shared.store();
+        for (mut pending, fault, (status, error)) in sent {
+            let delivered = status.is_some_and(|s| (200..300).contains(&s));
+            store.outbox.record(DeliveryAttempt {
+                delivery_id: pending.delivery_id,
+                subscription_id: pending.subscription_id,
+                event_type: pending.event_type.clone(),
+                record_id: pending.record_id,
+                callback_url: pending.callback_url.clone(),
+                attempt: pending.attempt,
+                at: crate::store::timestamp(now),
+                status,
+                error,
+                delivered,
+                fault,
+            });
+            if !delivered && pending.attempt < ATTEMPTS {
+                pending.attempt += 1;
+                pending.due = now + Duration::seconds(RETRY_AFTER_SECONDS);
+                store.outbox.queue.push(pending);
+            }
+        }
+    }
+}
+
+/// One attempt: the status the receiver answered (the last, when sent twice), or why none.
+async fn attempt(
+    http: &reqwest::Client,
+    pending: &Pending,
+    fault: Option<WebhookFault>,
+) -> (Option<u16>, Option<String>) {
+    if fault == Some(WebhookFault::Drop) {
+        return (None, Some("dropped (fault)".into()));
+    }
+    let key = if fault == Some(WebhookFault::WrongSignature) {
+        format!("not-{}", pending.callback_token)
+    } else {
+        pending.callback_token.clone()
+    };
+    let signature = sign(&key, &pending.body);
+    let times = if fault == Some(WebhookFault::Duplicate) {
+        2
+    } else {
+        1
+    };
+    let mut last = (None, None);
+    for _ in 0..times {
+        let sent = http
+            .post(&pending.callback_url)
+            .header("content-type", "application/json")
+            .header("x-salesloft-event", &pending.event_type)
+            .header("x-salesloft-signature", &signature)
+            .body(pending.body.clone())
+            .send()
+            .await;
+        last = match sent {
+            Ok(response) => (Some(response.status().as_u16()), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hex_hmac_sha1() {
+        // RFC 2202, test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+    }
+
+    #[test]
+    fn only_enabled_subscriptions_of_the_event_get_a_delivery() {
+        let mut outbox = Outbox::default();
+        let now = Utc::now();
+        for (event, enabled) in [
+            ("person_created", true),
+            ("person_created", false),
+            ("person_updated", true),
+        ] {
+            let fields = json!({"event_type": event, "enabled": enabled, "callback_url": "http://x", "callback_token": "t"});
+            outbox
+                .subscriptions
+                .insert(now, fields.as_object().cloned().unwrap());
+        }
+        outbox.emit("person_created", &json!({"id": 4}), now);
+        assert_eq!(outbox.pending(), 1);
+        let due = outbox.take_due(now, 10);
+        assert_eq!(due[0].0.subscription_id, 1);
+        assert_eq!(due[0].0.record_id, Some(4));
+    }
+}
