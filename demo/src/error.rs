@@ -23,6 +23,10 @@ pub enum DemoError {
     Api(#[from] ApiError),
     #[error("{0}")]
     Flow(String),
+    #[error(
+        "webhooks need a public HTTPS URL that reaches the receiver on {0}: pass --public-url https://... (a tunnel or a public host)"
+    )]
+    NoPublicUrl(std::net::SocketAddr),
     #[error("the local sandbox could not start: {0}")]
     Sandbox(std::io::Error),
 }

@@ -2,6 +2,7 @@
 
 use crate::error::DemoError;
 use crate::output::{Account, Links, Membership, Person, Report, Reporter, User};
+use crate::webhooks::EventFeed;
 use salesloft_api::Client;
 use salesloft_api::Id;
 
@@ -60,24 +61,47 @@ fn company_name(domain: &str) -> String {
 
 /// The flow: one function per step, in order. A step reports itself (the reporter numbers
 /// it) and leaves what later steps need in the report.
+///
+/// With `events` (a subscribed webhook receiver), each step that changes a person or adds a
+/// membership also waits for the webhook it caused and prints it.
 pub async fn run(
     client: &Client,
     options: &FlowOptions,
     out: &Reporter,
     report: &mut Report,
+    mut events: Option<&mut EventFeed>,
 ) -> Result<(), DemoError> {
     let my_email = who_am_i(client, out, report).await?;
     let email = derived_email(&my_email, options.unix_time)?;
     let person_id = create_person(client, &email, out).await?;
+    webhook(&mut events, "person_created", out, report).await?;
     rename_person(client, person_id, &email, out, report).await?;
+    webhook(&mut events, "person_updated", out, report).await?;
     look_up_by_email(client, person_id, &email, out).await?;
     set_company(client, person_id, &email, out, report).await?;
+    webhook(&mut events, "person_updated", out, report).await?;
     add_to_cadence(client, person_id, options, out, report).await?;
+    if report.membership.is_some() {
+        webhook(&mut events, "cadence_membership_created", out, report).await?;
+    }
     show_links(out, report);
     if options.cleanup {
         cleanup(client, report, out).await?;
     }
     Ok(())
+}
+
+/// The webhook a step caused, printed under it (nothing without a receiver).
+async fn webhook(
+    events: &mut Option<&mut EventFeed>,
+    event_type: &str,
+    out: &Reporter,
+    report: &mut Report,
+) -> Result<(), DemoError> {
+    match events {
+        Some(feed) => feed.show(event_type, out, &mut report.webhooks).await,
+        None => Ok(()),
+    }
 }
 
 /// Who am I: the authorized user; their email address.

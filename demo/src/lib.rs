@@ -5,6 +5,7 @@ pub mod error;
 pub mod flow;
 pub mod output;
 pub mod sandbox;
+pub mod webhooks;
 
 use clap::{Parser, Subcommand};
 use error::DemoError;
@@ -57,12 +58,28 @@ pub struct Cli {
     pub port: u16,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Sign in with your SalesLoft app through https://localhost:8443 and store the credentials.
     Authorize,
     /// Run the flow with the stored credentials (the default).
     Run,
+    /// Subscribe a local receiver to webhooks and print each verified event until Ctrl-C, then
+    /// unsubscribe. SalesLoft must reach the receiver from the internet: give its public URL.
+    Webhooks(WebhooksOptions),
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct WebhooksOptions {
+    /// The public HTTPS URL that reaches `--listen` (a tunnel or a public host).
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// Where the receiver listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The event types (default: every documented one).
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
 }
 
 /// The credentials found in the environment.
@@ -142,7 +159,10 @@ pub async fn execute(
             "Using the API key from SALESLOFT_API_KEY with {api_base}"
         ));
         let client = client(cli, &Session::api_key(&api_base, key.as_str()))?;
-        return flow::run(&client, &flow_options(cli), out, report).await;
+        if let Some(Command::Webhooks(options)) = &cli.command {
+            return watch_webhooks(&client, options, false, out).await;
+        }
+        return flow::run(&client, &flow_options(cli), out, report, None).await;
     }
     match (&env.app_id, &env.app_secret) {
         (Some(id), Some(secret)) => {
@@ -165,7 +185,17 @@ pub async fn execute(
                 }
                 other => other?,
             };
-            flow::run(&client(cli, &session)?, &flow_options(cli), out, report).await
+            if let Some(Command::Webhooks(options)) = &cli.command {
+                return watch_webhooks(&client(cli, &session)?, options, false, out).await;
+            }
+            flow::run(
+                &client(cli, &session)?,
+                &flow_options(cli),
+                out,
+                report,
+                None,
+            )
+            .await
         }
         (Some(_), None) | (None, Some(_)) => Err(DemoError::HalfSetCredentials),
         (None, None) if cli.command == Some(Command::Authorize) => {
@@ -182,9 +212,61 @@ pub async fn execute(
                 .map_err(DemoError::Sandbox)?;
             let (session, _store_dir) = sandbox_session(&sandbox, out).await?;
             let client = client(cli, &session)?;
-            flow::run(&client, &flow_options(cli), out, report).await
+            if let Some(Command::Webhooks(options)) = &cli.command {
+                return watch_webhooks(&client, options, true, out).await;
+            }
+            let token = webhooks::new_token();
+            let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let mut feed = webhooks::EventFeed::start(local, None, &token).await?;
+            let count = feed
+                .subscribe(&client, &token, webhooks::FLOW_EVENTS)
+                .await?;
+            out.note(&format!(
+                "Subscribed a local webhook receiver ({}) to {count} event types: {}.",
+                feed.callback_url,
+                webhooks::FLOW_EVENTS.join(", ")
+            ));
+            flow::run(&client, &flow_options(cli), out, report, Some(&mut feed)).await?;
+            let removed = feed.unsubscribe(&client).await?;
+            out.note(&format!("Removed the {removed} webhook subscriptions."));
+            Ok(())
         }
     }
+}
+
+/// `webhooks`: subscribes a receiver on `--listen` at `--public-url` and prints each verified
+/// event until Ctrl-C, then unsubscribes. A local sandbox reaches the receiver directly.
+async fn watch_webhooks(
+    client: &salesloft_api::Client,
+    options: &WebhooksOptions,
+    local_sandbox: bool,
+    out: &Reporter,
+) -> Result<(), DemoError> {
+    if options.public_url.is_none() && !local_sandbox {
+        return Err(DemoError::NoPublicUrl(options.listen));
+    }
+    let events: Vec<&str> = if options.events.is_empty() {
+        salesloft_api::webhooks::EVENT_TYPES.to_vec()
+    } else {
+        options.events.iter().map(String::as_str).collect()
+    };
+    let token = webhooks::new_token();
+    let mut feed =
+        webhooks::EventFeed::start(options.listen, options.public_url.as_deref(), &token).await?;
+    let count = feed.subscribe(client, &token, &events).await?;
+    out.note(&format!(
+        "Listening on {} for {count} event types at {}; Ctrl-C stops and unsubscribes.",
+        options.listen, feed.callback_url
+    ));
+    loop {
+        tokio::select! {
+            event = feed.next(out) => if event.is_none() { break },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    let removed = feed.unsubscribe(client).await?;
+    out.note(&format!("Removed the {removed} webhook subscriptions."));
+    Ok(())
 }
 
 /// The demo's session on a sandbox: [`sandbox::session`].

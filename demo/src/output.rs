@@ -12,6 +12,15 @@ pub struct Report {
     pub membership: Option<Membership>,
     pub links: Links,
     pub cleaned_up: bool,
+    /// The verified webhook events the run received (sandbox mode).
+    pub webhooks: Vec<WebhookEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WebhookEvent {
+    pub event_type: String,
+    pub record_id: Option<i64>,
+    pub summary: String,
 }
 
 #[derive(Debug, Serialize)]

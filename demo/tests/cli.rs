@@ -88,6 +88,22 @@ fn json_output_parses_and_has_every_part() {
             .unwrap()
             .starts_with("https://app.salesloft.com/app/people/")
     );
+    let events: Vec<&str> = report["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "person_created",
+            "person_updated",
+            "person_updated",
+            "cadence_membership_created"
+        ],
+        "each webhook the steps caused, verified"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("local SalesLoft sandbox"),
@@ -144,4 +160,11 @@ fn a_network_error() {
 #[test]
 fn authorize_without_an_app() {
     fails_with(&demo(&["authorize"], &[]), "SALESLOFT_APP_ID");
+}
+
+#[test]
+fn webhooks_against_the_real_service_need_a_public_url() {
+    let env = [("SALESLOFT_API_KEY", "ak_secret_key_value")];
+    let output = demo(&["webhooks", "--listen", "127.0.0.1:0"], &env);
+    fails_with(&output, "--public-url");
 }

@@ -27,6 +27,7 @@ async fn every_step_lands_in_the_sandbox() {
         &options(false),
         &QUIET,
         &mut report,
+        None,
     )
     .await
     .unwrap();
@@ -86,6 +87,7 @@ async fn cleanup_removes_what_the_run_created_and_a_new_domain_gets_an_account()
         &options(true),
         &QUIET,
         &mut report,
+        None,
     )
     .await
     .unwrap();
