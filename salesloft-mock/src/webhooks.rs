@@ -122,6 +122,8 @@ pub struct Outbox {
     log: VecDeque<DeliveryAttempt>,
     faults: VecDeque<WebhookFault>,
     next_delivery: u64,
+    /// Taken from the queue and being sent.
+    in_flight: usize,
 }
 
 impl Outbox {
@@ -162,9 +164,9 @@ impl Outbox {
         self.log.iter().cloned().collect()
     }
 
-    /// Deliveries not yet delivered nor given up.
+    /// Deliveries not yet delivered nor given up: waiting, or being sent.
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.in_flight
     }
 
     fn take_due(
@@ -183,10 +185,13 @@ impl Outbox {
             }
         }
         due.sort_by_key(|(p, _)| p.delivery_id);
+        self.in_flight += due.len();
         due
     }
 
+    /// Logs an attempt of a delivery taken by [`Outbox::take_due`].
     fn record(&mut self, attempt: DeliveryAttempt) {
+        self.in_flight = self.in_flight.saturating_sub(1);
         if self.log.len() == LOG_LIMIT {
             self.log.pop_front();
         }
@@ -218,6 +223,8 @@ pub fn sign(token: &str, body: &[u8]) -> String {
 pub enum Change {
     None,
     Written(&'static str),
+    /// An upsert of `person` or `account`: created or updated, as its answer says.
+    Upserted(&'static str),
     Deleted(&'static str, Value),
 }
 
@@ -229,6 +236,8 @@ impl Change {
             |table: &Table, raw: &str| id(raw).and_then(|i| table.rows.get(&i)).map(Record::render);
         match call.segments.as_slice() {
             ["people"] if m == Method::POST => Self::Written("person_created"),
+            ["person_upserts"] if m == Method::POST => Self::Upserted("person"),
+            ["account_upserts"] if m == Method::POST => Self::Upserted("account"),
             ["people", _] if m == Method::PUT => Self::Written("person_updated"),
             ["people", p] if m == Method::DELETE => {
                 as_was(&store.people, p).map_or(Self::None, |r| Self::Deleted("person_deleted", r))
@@ -257,6 +266,17 @@ impl Change {
             Self::Deleted(event_type, record) => (event_type.to_string(), record),
             Self::Written(event_type) => match written(reply) {
                 Some(record) => (event_type.to_string(), record),
+                None => return false,
+            },
+            Self::Upserted(kind) => match written(reply) {
+                Some(mut data) => {
+                    let done = if data["upsert_type"] == "create" {
+                        "created"
+                    } else {
+                        "updated"
+                    };
+                    (format!("{kind}_{done}"), data[kind].take())
+                }
                 None => return false,
             },
         };

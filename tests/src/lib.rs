@@ -1,5 +1,7 @@
 //! Helpers shared by the cross-crate tests and benchmarks.
 
+pub mod webhook_load;
+
 use salesloft_api::{Client, ClientBuilder, RetryPolicy};
 use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use std::sync::Arc;

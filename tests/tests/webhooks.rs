@@ -339,3 +339,20 @@ async fn the_delivery_log_and_faults_are_on_the_admin_surface() {
         .unwrap();
     assert_eq!(good.status(), 204);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_with_refusals_and_duplicates_nothing_is_lost_and_dedup_handles_once() {
+    let outcome = tests::webhook_load::run(300, true, 20).await;
+    assert_eq!(outcome.lost, 0, "{outcome:?}");
+    assert_eq!(outcome.handled_twice, 0, "{outcome:?}");
+    assert_eq!(
+        outcome.refused_first, 60,
+        "a fifth of first attempts refused: {outcome:?}"
+    );
+    assert_eq!(outcome.duplicated, 15, "{outcome:?}");
+
+    // Without deduplication the duplicates are handled twice: at least once, not exactly once.
+    let outcome = tests::webhook_load::run(300, false, 20).await;
+    assert_eq!(outcome.lost, 0, "{outcome:?}");
+    assert!(outcome.handled_twice > 0, "{outcome:?}");
+}

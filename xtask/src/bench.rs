@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|client>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|client|webhooks>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -12,12 +12,15 @@ pub enum Which {
     Mock,
     /// The client's overhead, sync cost and refresh behaviour against salesloft-mock.
     Client,
+    /// Webhooks: 10,000 changes delivered with refusals and duplicates; verification speed.
+    Webhooks,
 }
 
 pub fn run(which: Which) -> Result<()> {
     let (package, bench) = match which {
         Which::Mock => ("salesloft-mock", "get_person"),
         Which::Client => ("tests", "client"),
+        Which::Webhooks => ("tests", "webhooks"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if let Which::Client = which {

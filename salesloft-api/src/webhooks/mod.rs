@@ -109,6 +109,17 @@ pub fn verify(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<Delivery, WebhookError> {
+    let event_type = verify_signature(callback_token, headers, body)?;
+    read(event_type, body)
+}
+
+/// Checks the headers and the signature only (in constant time); the event type on success.
+/// For callers that read the body themselves.
+pub fn verify_signature<'h>(
+    callback_token: &str,
+    headers: &'h http::HeaderMap,
+    body: &[u8],
+) -> Result<&'h str, WebhookError> {
     let event_type = header(headers, EVENT_HEADER)?;
     if event_type.is_empty()
         || !event_type
@@ -123,7 +134,7 @@ pub fn verify(
     mac.update(body);
     mac.verify_slice(&expected)
         .map_err(|_| WebhookError::WrongSignature)?;
-    read(event_type, body)
+    Ok(event_type)
 }
 
 /// Reads a delivery whose signature was checked: its key, then its record as the type of its
