@@ -23,6 +23,9 @@ pub enum DemoError {
     Api(#[from] ApiError),
     #[error("{0}")]
     Flow(String),
+    /// The user's input (a file, an option) cannot be used as given.
+    #[error("{0}")]
+    Input(String),
     #[error(
         "webhooks need a public HTTPS URL that reaches the receiver on {0}: pass --public-url https://... (a tunnel or a public host)"
     )]

@@ -1,6 +1,7 @@
 //! `cargo run -p demo`: the SalesLoft person-plus-cadence flow, against the built-in sandbox
 //! by default, or a real SalesLoft account when credentials are given.
 
+pub mod enroll;
 pub mod error;
 pub mod flow;
 pub mod output;
@@ -58,7 +59,7 @@ pub struct Cli {
     pub port: u16,
 }
 
-#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Command {
     /// Sign in with your SalesLoft app through https://localhost:8443 and store the credentials.
     Authorize,
@@ -67,6 +68,9 @@ pub enum Command {
     /// Subscribe a local receiver to webhooks and print each verified event until Ctrl-C, then
     /// unsubscribe. SalesLoft must reach the receiver from the internet: give its public URL.
     Webhooks(WebhooksOptions),
+    /// Put a list of people (a CSV file) on a cadence: companies by domain, people upserted by
+    /// email, memberships for those not on it yet; paced, resumable, never duplicated.
+    Enroll(enroll::EnrollArgs),
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -139,7 +143,31 @@ fn client(cli: &Cli, session: &Session) -> Result<salesloft_api::Client, DemoErr
     } else {
         salesloft_api::RetryPolicy::default()
     };
-    Ok(session.client_builder().retry_policy(retry).build()?)
+    let mut builder = session.client_builder().retry_policy(retry);
+    if let Some(Command::Enroll(args)) = &cli.command {
+        builder = builder.budget_share(args.budget_share);
+    }
+    Ok(builder.build()?)
+}
+
+/// The commands that work the same in every mode: `webhooks` and `enroll`; `None` for the
+/// flow, which each mode runs its own way.
+async fn common_command(
+    cli: &Cli,
+    client: &salesloft_api::Client,
+    local_sandbox: bool,
+    out: &Reporter,
+) -> Option<Result<(), DemoError>> {
+    match &cli.command {
+        Some(Command::Webhooks(options)) => {
+            Some(watch_webhooks(client, options, local_sandbox, out).await)
+        }
+        Some(Command::Enroll(args)) => {
+            let target = salesloft_api::ClientInfo::baseurl(client).to_string();
+            Some(enroll::run(client, args, &target, local_sandbox, cli.json, out).await)
+        }
+        _ => None,
+    }
 }
 
 /// The whole run: picks the mode from the environment, authorizes, runs the flow.
@@ -159,8 +187,8 @@ pub async fn execute(
             "Using the API key from SALESLOFT_API_KEY with {api_base}"
         ));
         let client = client(cli, &Session::api_key(&api_base, key.as_str()))?;
-        if let Some(Command::Webhooks(options)) = &cli.command {
-            return watch_webhooks(&client, options, false, out).await;
+        if let Some(done) = common_command(cli, &client, false, out).await {
+            return done;
         }
         return flow::run(&client, &flow_options(cli), out, report, None).await;
     }
@@ -185,8 +213,8 @@ pub async fn execute(
                 }
                 other => other?,
             };
-            if let Some(Command::Webhooks(options)) = &cli.command {
-                return watch_webhooks(&client(cli, &session)?, options, false, out).await;
+            if let Some(done) = common_command(cli, &client(cli, &session)?, false, out).await {
+                return done;
             }
             flow::run(
                 &client(cli, &session)?,
@@ -212,8 +240,8 @@ pub async fn execute(
                 .map_err(DemoError::Sandbox)?;
             let (session, _store_dir) = sandbox_session(&sandbox, out).await?;
             let client = client(cli, &session)?;
-            if let Some(Command::Webhooks(options)) = &cli.command {
-                return watch_webhooks(&client, options, true, out).await;
+            if let Some(done) = common_command(cli, &client, true, out).await {
+                return done;
             }
             let token = webhooks::new_token();
             let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));

@@ -12,6 +12,7 @@ extern crate self as salesloft_api;
 
 pub mod clock;
 pub mod decode;
+pub mod enroll;
 pub mod error;
 pub mod generated;
 pub mod hooks;
@@ -120,6 +121,13 @@ impl ClientBuilder {
     /// off, as [`http_client`] does: a redirect followed would carry the bearer token along.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Uses only `share` (0 to 1, default 1) of the team's 600-a-minute budget, leaving the
+    /// rest to the team's other integrations. Shared by every clone of the client.
+    pub fn budget_share(self, share: f64) -> Self {
+        self.state.pacer.set_share(share);
         self
     }
 

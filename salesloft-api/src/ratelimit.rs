@@ -103,10 +103,15 @@ impl Budget {
     }
 }
 
+/// The team's budget a minute (SERVICE.md §3).
+pub const TEAM_BUDGET_PER_MINUTE: u32 = 600;
+
 /// The budget shared by every clone of a client.
 #[derive(Debug, Default)]
 pub struct Pacer {
     budget: Mutex<Budget>,
+    /// Cost a minute left to the team's other integrations (see [`Pacer::set_share`]).
+    keep_back: std::sync::atomic::AtomicU32,
 }
 
 /// Date headers have whole seconds: waiting this much past the minute makes sure it turned.
@@ -117,15 +122,31 @@ impl Pacer {
         self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Uses only `share` (0 to 1) of the team's budget a minute, leaving the rest to the
+    /// team's other integrations: 0.8 stops for the minute once 120 of 600 are left.
+    pub fn set_share(&self, share: f64) {
+        let share = if share.is_finite() {
+            share.clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        let keep = (f64::from(TEAM_BUDGET_PER_MINUTE) * (1.0 - share)).round() as u32;
+        self.keep_back.store(
+            keep.min(TEAM_BUDGET_PER_MINUTE - 1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// How long to wait before a request costing `cost` can be paid for; `None` reserves the
     /// cost and lets it go now.
     pub fn reserve(&self, cost: u32, clock: &dyn Clock) -> Option<Duration> {
+        let keep_back = self.keep_back.load(std::sync::atomic::Ordering::Relaxed);
         let mut budget = self.budget();
         match budget.remaining {
             // Unknown (no answer yet this minute): go, and learn from the answer.
             None => None,
             // Enough, even if the figure is of a minute gone by (a new minute has more).
-            Some(left) if left >= cost => {
+            Some(left) if left >= cost.saturating_add(keep_back) => {
                 budget.remaining = Some(left - cost);
                 None
             }
@@ -209,6 +230,38 @@ mod tests {
         h.insert("x-ratelimit-remaining-minute", remaining.into());
         h.insert("x-ratelimit-endpoint-cost", 1.into());
         h
+    }
+
+    #[test]
+    fn a_budget_share_stops_while_the_others_part_is_left() {
+        let at = DateTime::parse_from_rfc3339("2026-01-01T12:00:10Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Arc::new(Fixed(at));
+        let pacer = Pacer::default();
+        pacer.set_share(0.8);
+        pacer.observe(
+            &headers(122),
+            RateLimitInfo::from_headers(&headers(122)),
+            false,
+            clock.as_ref(),
+        );
+        assert_eq!(
+            pacer.reserve(1, clock.as_ref()),
+            None,
+            "121 left, 120 kept back"
+        );
+        assert_eq!(pacer.reserve(1, clock.as_ref()), None);
+        assert!(
+            pacer.reserve(1, clock.as_ref()).is_some(),
+            "120 left: the others' part"
+        );
+        pacer.set_share(f64::NAN);
+        assert_eq!(
+            pacer.reserve(1, clock.as_ref()),
+            None,
+            "a share that is not a number is 1"
+        );
     }
 
     #[test]

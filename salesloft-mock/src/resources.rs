@@ -129,6 +129,8 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
         ["people", p] if m == Method::GET => id(p).and_then(|p| get(&store.people, p)),
         ["people", p] if m == Method::PUT => id(p).and_then(|p| update_person(store, call, p)),
         ["people", p] if m == Method::DELETE => id(p).and_then(|p| delete_person(store, p)),
+        ["person_upserts"] if m == Method::POST => upsert(store, call, Upsert::Person),
+        ["account_upserts"] if m == Method::POST => upsert(store, call, Upsert::Account),
         ["accounts"] if m == Method::GET => list_accounts(store, call),
         ["accounts"] if m == Method::POST => create_account(store, call),
         ["accounts", a] if m == Method::GET => id(a).and_then(|a| get(&store.accounts, a)),
@@ -436,6 +438,70 @@ fn delete_person(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
         .rows
         .retain(|_, m| embedded_id(&m.fields, "person") != Some(id));
     Ok(Reply::NoContent)
+}
+
+// ---- upserts ----
+
+#[derive(Clone, Copy)]
+enum Upsert {
+    Person,
+    Account,
+}
+
+/// `POST /v2/person_upserts` and `/v2/account_upserts`: the record whose `upsert_key` field
+/// has the body's value is updated, or a new one is created, with the same rules as create
+/// and update; the answer says which (`{"data": {"person": ..., "upsert_type": "create"}}`).
+fn upsert(store: &mut Store, call: &Call, kind: Upsert) -> Result<Reply, ApiError> {
+    let (keys, name): (&[&str], &str) = match kind {
+        Upsert::Person => (&["id", "crm_id", "email_address"], "person"),
+        Upsert::Account => (&["id", "crm_id", "domain"], "account"),
+    };
+    let key = str_field(call.body, "upsert_key")?
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| ApiError::invalid("upsert_key", "can't be blank"))?;
+    let key = key.as_str();
+    if !keys.contains(&key) {
+        return Err(ApiError::invalid(
+            "upsert_key",
+            "is not a key this resource upserts on",
+        ));
+    }
+    let value = match call.body.get(key) {
+        Some(Value::String(text)) if !text.trim().is_empty() => text.trim().to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(ApiError::invalid(key, "can't be blank")),
+    };
+    let table = match kind {
+        Upsert::Person => &store.people,
+        Upsert::Account => &store.accounts,
+    };
+    let same = |record: &Record| match key {
+        "id" => record.id.to_string() == value,
+        "email_address" => record
+            .str_field(key)
+            .is_some_and(|e| email_key(e) == email_key(&value)),
+        "domain" => record
+            .str_field(key)
+            .is_some_and(|d| domain_key(d) == domain_key(&value)),
+        _ => record.str_field(key) == Some(value.as_str()),
+    };
+    let existing = table.rows.values().find(|r| same(r)).map(|r| r.id);
+    let (reply, upsert_type) = match (kind, existing) {
+        (Upsert::Person, Some(id)) => (update_person(store, call, id)?, "update"),
+        (Upsert::Account, Some(id)) => (update_account(store, call, id)?, "update"),
+        (_, None) if key == "id" => return Err(ApiError::not_found()),
+        (Upsert::Person, None) => (create_person(store, call)?, "create"),
+        (Upsert::Account, None) => (create_account(store, call)?, "create"),
+    };
+    let record = match reply {
+        Reply::Json(_, mut body) => body["data"].take(),
+        Reply::Bytes(_, bytes) => serde_json::from_slice::<Value>(&bytes)
+            .map(|mut body| body["data"].take())
+            .unwrap_or(Value::Null),
+        Reply::NoContent => Value::Null,
+    };
+    ok(json!({"data": {name: record, "upsert_type": upsert_type}}))
 }
 
 // ---- accounts ----

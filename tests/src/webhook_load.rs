@@ -69,10 +69,10 @@ pub async fn run(changes: usize, dedup: bool, duplicate_every: usize) -> Outcome
     ensure_subscriptions(&client, &url, "load-token", &["person_created"])
         .await
         .unwrap();
-    if duplicate_every > 0 {
-        // Spread over the run: the faults apply to the next attempts in order.
+    if let Some(duplicates) = changes.checked_div(duplicate_every) {
+        // The faults apply to the first attempts in order.
         sandbox
-            .inject_webhook_fault(WebhookFault::Duplicate, changes / duplicate_every)
+            .inject_webhook_fault(WebhookFault::Duplicate, duplicates)
             .unwrap();
     }
 

@@ -1,0 +1,274 @@
+//! Enrolling a list against the sandbox: each company once, people upserted, only those not
+//! on the cadence added; a run killed in any phase resumes without duplicating anything; a
+//! refused row does not stop the others; the budget share is kept.
+
+use salesloft_api::enroll::{self, Journal, Lead, Outcome, Phase, Progress, RowReport};
+use salesloft_api::{Client, RetryPolicy};
+use salesloft_mock::{Config, Fault, SandboxHandle};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tests::sandbox_and_client;
+
+fn leads(count: usize, domains: usize) -> Vec<Lead> {
+    (0..count)
+        .map(|i| Lead {
+            email: format!("lead{i}@company{}.test", i % domains),
+            first_name: Some(format!("Lead{i}")),
+            domain: Some(format!("company{}.test", i % domains)),
+            company_name: Some(format!("Company {}", i % domains)),
+            ..Lead::default()
+        })
+        .collect()
+}
+
+fn cadence_id(sandbox: &SandboxHandle) -> i64 {
+    sandbox.records("cadences")[0]["id"].as_i64().unwrap()
+}
+
+fn journal(dir: &tempfile::TempDir, sandbox: &SandboxHandle) -> Journal {
+    Journal::open(
+        dir.path().join("run.journal"),
+        cadence_id(sandbox),
+        sandbox.api_base_url(),
+    )
+    .unwrap()
+}
+
+/// People sharing an email, accounts sharing a domain, memberships sharing (person, cadence).
+fn duplicates(sandbox: &SandboxHandle) -> usize {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for p in sandbox.records("people") {
+        *seen
+            .entry(format!(
+                "person {}",
+                p["email_address"].as_str().unwrap_or("").to_lowercase()
+            ))
+            .or_default() += 1;
+    }
+    for a in sandbox.records("accounts") {
+        *seen
+            .entry(format!(
+                "account {}",
+                a["domain"].as_str().unwrap_or("").to_lowercase()
+            ))
+            .or_default() += 1;
+    }
+    for m in sandbox.records("cadence_memberships") {
+        *seen
+            .entry(format!(
+                "membership {} {}",
+                m["person"]["id"], m["cadence"]["id"]
+            ))
+            .or_default() += 1;
+    }
+    seen.values().map(|n| n - 1).sum()
+}
+
+async fn run(
+    client: &Client,
+    sandbox: &SandboxHandle,
+    rows: &[enroll::Row],
+    journal: &mut Journal,
+) -> Vec<RowReport> {
+    enroll::enroll(client, cadence_id(sandbox), rows, journal, &mut |_| {})
+        .await
+        .unwrap()
+}
+
+/// Puts `email` on the cadence before the run, as someone else did.
+async fn already_enrolled(client: &Client, sandbox: &SandboxHandle, email: &str) {
+    let person = client
+        .create_person()
+        .body_map(|b| b.email_address(email.to_string()))
+        .call()
+        .await
+        .unwrap();
+    let id = person
+        .into_inner()
+        .data
+        .id
+        .and_then(|i| i.as_i64())
+        .unwrap();
+    client
+        .create_cadence_membership()
+        .person_id(id)
+        .cadence_id(cadence_id(sandbox))
+        .call()
+        .await
+        .unwrap();
+}
+
+fn outcomes(reports: &[RowReport]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in reports {
+        let key = match &r.outcome {
+            Outcome::Invalid(_) => "invalid".to_string(),
+            Outcome::Failed(_) => "failed".to_string(),
+            other => format!("{other:?}"),
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    for i in 0..5 {
+        already_enrolled(&client, &sandbox, &format!("lead{i}@company{}.test", i % 4)).await;
+    }
+    let mut input = leads(40, 4);
+    input.push(Lead {
+        email: "not an email".into(),
+        ..Lead::default()
+    });
+    input.push(Lead {
+        email: "LEAD7@company3.test".into(),
+        ..Lead::default()
+    });
+    let rows = enroll::validate(input);
+    let before = sandbox.requests().len();
+    let dir = tempfile::tempdir().unwrap();
+    let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+
+    let counts = outcomes(&reports);
+    assert_eq!(counts["Created"], 35, "{counts:?}");
+    assert_eq!(counts["AlreadyOnCadence"], 5, "{counts:?}");
+    assert_eq!(
+        counts["invalid"], 2,
+        "a bad email and a duplicate in another case"
+    );
+    assert_eq!(duplicates(&sandbox), 0);
+    // 4 account upserts, 40 person upserts, 1 membership page, 35 memberships.
+    assert_eq!(sandbox.requests().len() - before, 4 + 40 + 1 + 35);
+    let plan = enroll::Plan::of(&rows);
+    assert_eq!(
+        (plan.valid, plan.invalid, plan.domains, plan.cost),
+        (40, 2, 4, 4 + 80 + 1)
+    );
+    let first = &reports[0];
+    assert!(
+        first.person_id.is_some() && first.company_id.is_some() && first.membership_id.is_some()
+    );
+
+    // Run again: everything is there already; nothing new is created.
+    let again = run(
+        &client,
+        &sandbox,
+        &rows,
+        &mut journal(&tempfile::tempdir().unwrap(), &sandbox),
+    )
+    .await;
+    assert_eq!(outcomes(&again)["AlreadyOnCadence"], 40);
+    assert_eq!(duplicates(&sandbox), 0);
+}
+
+#[tokio::test]
+async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
+    for (phase, at) in [
+        (Phase::Companies, 3),
+        (Phase::People, 10),
+        (Phase::Memberships, 10),
+    ] {
+        let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+        let rows = enroll::validate(leads(30, 6));
+        let dir = tempfile::tempdir().unwrap();
+        let kill = Arc::new(tokio::sync::Notify::new());
+        let trigger = kill.clone();
+        let mut journal1 = journal(&dir, &sandbox);
+        let mut on_progress = move |p: Progress| {
+            if p.phase == phase && p.done == at {
+                trigger.notify_one();
+            }
+        };
+        // The run is dropped mid-flight, as a killed process stops: requests in the air may
+        // or may not have reached the sandbox.
+        tokio::select! {
+            _ = enroll::enroll(&client, cadence_id(&sandbox), &rows, &mut journal1, &mut on_progress) => {
+                panic!("the run was to be killed in {phase:?}")
+            }
+            _ = kill.notified() => {}
+        }
+        drop(journal1);
+        let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+        assert_eq!(duplicates(&sandbox), 0, "{phase:?}");
+        assert!(
+            reports.iter().all(|r| matches!(
+                r.outcome,
+                Outcome::Created | Outcome::Updated | Outcome::AlreadyOnCadence
+            )),
+            "{phase:?}: {reports:?}"
+        );
+        let on_cadence = sandbox.records("cadence_memberships").len();
+        assert_eq!(on_cadence, 30, "{phase:?}: everyone on the cadence once");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_company_fails_its_rows_and_the_others_go_on() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    let rows = enroll::validate(leads(12, 3));
+    sandbox.inject(Fault::Status { status: 422 }, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+    let counts = outcomes(&reports);
+    assert_eq!((counts["failed"], counts["Created"]), (4, 8), "{reports:?}");
+    let failed = reports
+        .iter()
+        .find(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .unwrap();
+    assert!(matches!(&failed.outcome, Outcome::Failed(reason) if reason.contains("company")));
+}
+
+#[tokio::test]
+async fn a_budget_share_leaves_the_rest_of_each_minute_to_others() {
+    // 10 companies + 300 people + 1 page + 300 memberships = 611 cost, more than a minute's.
+    for share in [1.0, 0.5] {
+        let sandbox = salesloft_mock::Sandbox::start(Config::default())
+            .await
+            .unwrap();
+        let client = salesloft_api::ClientBuilder::new(Arc::new(salesloft_api::ApiKey::new(
+            sandbox.api_key(),
+        )))
+        .base_url(sandbox.api_base_url())
+        .clock(Arc::new(tests::SandboxClock(sandbox.clock().clone())))
+        .budget_share(share)
+        .build()
+        .unwrap();
+        let rows = enroll::validate(leads(300, 10));
+        let dir = tempfile::tempdir().unwrap();
+        // Cost spent in each of the sandbox's minutes.
+        let mut per_minute: std::collections::BTreeMap<i64, u64> = Default::default();
+        let mut last = 0;
+        let clock = sandbox.clock().clone();
+        let mut on_progress = |p: Progress| {
+            *per_minute
+                .entry(clock.now().timestamp().div_euclid(60))
+                .or_default() += p.cost_spent - last;
+            last = p.cost_spent;
+        };
+        enroll::enroll(
+            &client,
+            cadence_id(&sandbox),
+            &rows,
+            &mut journal(&dir, &sandbox),
+            &mut on_progress,
+        )
+        .await
+        .unwrap();
+        assert!(
+            sandbox.requests().iter().all(|r| r.status != 429),
+            "no 429 at share {share}"
+        );
+        let most = per_minute.values().copied().max().unwrap();
+        let allowed = (600.0 * share) as u64;
+        assert!(
+            most <= allowed,
+            "share {share}: {most} in one minute, {allowed} allowed: {per_minute:?}"
+        );
+        assert!(
+            most >= allowed - 10,
+            "share {share}: the budget is used to its share: {per_minute:?}"
+        );
+    }
+}
