@@ -218,9 +218,9 @@ pub async fn run(
         ));
     }
     out.note(&format!(
-        "Cost: at most {} (fewer for people already on the cadence); at least {:.1} minutes at {:.0}% of the team's 600 a minute.",
+        "Cost: at most {} (fewer for people already on the cadence); at least {} at {:.0}% of the team's 600 a minute.",
         plan.cost,
-        plan.minutes(share),
+        duration(plan.minutes(share)),
         share * 100.0
     ));
     if args.dry_run {
@@ -308,6 +308,15 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// `40 seconds`, `12.5 minutes`.
+fn duration(minutes: f64) -> String {
+    if minutes < 1.0 {
+        format!("{:.0} seconds", (minutes * 60.0).ceil())
+    } else {
+        format!("{minutes:.1} minutes")
+    }
 }
 
 fn shown_email(row: &Row) -> String {
