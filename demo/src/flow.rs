@@ -50,15 +50,6 @@ fn id_of(id: &Option<Id>, what: &str) -> Result<i64, DemoError> {
     }
 }
 
-fn company_name(domain: &str) -> String {
-    let label = domain.split('.').next().unwrap_or(domain);
-    let mut chars = label.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_else(|| domain.to_string())
-}
-
 /// The flow: one function per step, in order. A step reports itself (the reporter numbers
 /// it) and leaves what later steps need in the report.
 ///
@@ -223,7 +214,7 @@ async fn set_company(
     let (account, account_created) = match existing {
         Some(account) => (account, false),
         None => {
-            let name = company_name(&domain);
+            let name = salesloft_api::enroll::company_name(&domain);
             let account = client
                 .create_account()
                 .body_map(|b| b.name(name).domain(domain.clone()))
@@ -372,6 +363,6 @@ mod tests {
             "sandy+17@example.com"
         );
         assert!(derived_email("nobody", 1).is_err());
-        assert_eq!(company_name("acme.test"), "Acme");
+        assert_eq!(salesloft_api::enroll::company_name("acme.test"), "Acme");
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|client|webhooks>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|client|webhooks|enroll>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -14,6 +14,8 @@ pub enum Which {
     Client,
     /// Webhooks: 10,000 changes delivered with refusals and duplicates; verification speed.
     Webhooks,
+    /// Enrolling 10,000 rows on a simulated clock, with 5 kills and resumes.
+    Enroll,
 }
 
 pub fn run(which: Which) -> Result<()> {
@@ -21,6 +23,7 @@ pub fn run(which: Which) -> Result<()> {
         Which::Mock => ("salesloft-mock", "get_person"),
         Which::Client => ("tests", "client"),
         Which::Webhooks => ("tests", "webhooks"),
+        Which::Enroll => ("tests", "enroll"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if let Which::Client = which {

@@ -24,6 +24,12 @@ pub enum Entry {
         id: i64,
         created: bool,
     },
+    /// The cadence's current memberships were listed (each recorded as `already`): a resumed
+    /// run does not list them again.
+    Listed,
+    /// A membership is about to be asked for: if no `Membership` follows, a resumed run checks
+    /// whether it took effect before asking again.
+    Adding { person_id: i64 },
     /// The person is on the cadence: by this run's membership, or already.
     Membership {
         person_id: i64,

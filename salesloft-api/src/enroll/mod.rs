@@ -124,6 +124,10 @@ struct Known {
     companies: HashMap<String, i64>,
     people: HashMap<String, (i64, bool)>,
     memberships: HashMap<i64, (Option<i64>, bool)>,
+    /// The cadence's memberships were listed by an earlier run.
+    listed: bool,
+    /// Memberships asked for whose answer is not in the journal.
+    in_doubt: HashSet<i64>,
     failed: HashMap<usize, String>,
 }
 
@@ -139,11 +143,16 @@ impl Known {
                 Entry::Person { email, id, created } => {
                     known.people.insert(email.clone(), (*id, *created));
                 }
+                Entry::Listed => known.listed = true,
+                Entry::Adding { person_id } => {
+                    known.in_doubt.insert(*person_id);
+                }
                 Entry::Membership {
                     person_id,
                     id,
                     already,
                 } => {
+                    known.in_doubt.remove(person_id);
                     known.memberships.insert(*person_id, (*id, *already));
                 }
             }
@@ -279,7 +288,7 @@ pub async fn enroll(
         .filter_map(|r| known.people.get(&r.email_key()).map(|(id, _)| *id))
         .filter(|id| !known.memberships.contains_key(id))
         .collect();
-    if !people.is_empty() {
+    if !people.is_empty() && !known.listed {
         let on_cadence = current_members(client, cadence_id, &mut meter).await?;
         for person_id in &people {
             if let Some(membership) = on_cadence.get(person_id) {
@@ -291,6 +300,9 @@ pub async fn enroll(
                 known.memberships.insert(*person_id, (*membership, true));
             }
         }
+        journal.record(Entry::Listed)?;
+        // The list settles every membership asked for before it.
+        known.in_doubt.clear();
     }
     let to_add: Vec<i64> = people
         .into_iter()
@@ -298,28 +310,36 @@ pub async fn enroll(
         .collect();
     let total = to_add.len();
     let mut failed_people: HashMap<i64, String> = HashMap::new();
+    // Each membership is recorded as asked for just before it is sent (the stream takes the
+    // next one only when it starts it): a kill leaves it in doubt, and the resumed run checks
+    // whether it took effect before asking again.
+    let journal = std::sync::Mutex::new(journal);
+    let in_doubt = &known.in_doubt;
     let mut answers = futures::stream::iter(to_add)
-        .map(|person_id| async move {
-            (
-                person_id,
-                add_membership(client, cadence_id, person_id).await,
-            )
+        .map(|person_id| {
+            let intent = lock(&journal).record(Entry::Adding { person_id });
+            let check_first = in_doubt.contains(&person_id);
+            async move {
+                intent?;
+                let added = add_membership(client, cadence_id, person_id, check_first).await;
+                Ok::<_, EnrollError>((person_id, added))
+            }
         })
         .buffer_unordered(DEFAULT_CONCURRENCY);
     let mut done = 0;
-    while let Some((person_id, answer)) = answers.next().await {
+    let mut added_now = Vec::new();
+    while let Some(answer) = answers.next().await {
+        let (person_id, answer) = answer?;
         done += 1;
         match answer {
             Ok(added) => {
                 meter.spent += added.cost;
-                journal.record(Entry::Membership {
+                lock(&journal).record(Entry::Membership {
                     person_id,
                     id: added.id,
                     already: added.already,
                 })?;
-                known
-                    .memberships
-                    .insert(person_id, (added.id, added.already));
+                added_now.push((person_id, added.id, added.already));
             }
             Err(e) => {
                 meter.charge(e.rate_limit());
@@ -330,11 +350,23 @@ pub async fn enroll(
         meter.report(Phase::Memberships, done, total, 0);
     }
     drop(answers);
+    for (person_id, id, already) in added_now {
+        known.memberships.insert(person_id, (id, already));
+    }
 
     Ok(rows
         .iter()
         .map(|row| report(row, &known, &failed_people))
         .collect())
+}
+
+/// The journal stays usable after a panic elsewhere held its lock.
+fn lock<'a, 'b>(
+    journal: &'a std::sync::Mutex<&'b mut Journal>,
+) -> std::sync::MutexGuard<'a, &'b mut Journal> {
+    journal
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn report(row: &Row, known: &Known, failed_people: &HashMap<i64, String>) -> RowReport {
@@ -441,8 +473,8 @@ async fn upsert_company(
     Ok((id, info))
 }
 
-/// `example.com` -> `Example`.
-fn company_name(domain: &str) -> String {
+/// A company's name from its domain when none is given: `example.com` -> `Example`.
+pub fn company_name(domain: &str) -> String {
     let label = domain.split('.').next().unwrap_or(domain);
     let mut chars = label.chars();
     chars
@@ -543,9 +575,10 @@ async fn add_membership(
     client: &Client,
     cadence_id: i64,
     person_id: i64,
+    check_first: bool,
 ) -> Result<Added, ApiError> {
     let mut cost = 0;
-    let mut attempt = 0;
+    let mut attempt = usize::from(check_first);
     loop {
         if attempt > 0 {
             cost += 1;
@@ -590,7 +623,7 @@ async fn add_membership(
                     cost,
                 });
             }
-            Err(e) if answer_lost(&e) && attempt < 2 => attempt += 1,
+            Err(e) if answer_lost(&e) && attempt < 3 => attempt += 1,
             Err(e) => return Err(e),
         }
     }
