@@ -65,6 +65,8 @@ pub const ATTEMPTS: u32 = 4;
 pub const RETRY_AFTER_SECONDS: i64 = 15;
 /// The delivery log keeps this many attempts, the oldest dropped first.
 pub const LOG_LIMIT: usize = 200_000;
+/// The most subscriptions the sandbox keeps (each change is queued for each of them).
+pub const MAX_SUBSCRIPTIONS: usize = 1_000;
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -348,6 +350,12 @@ fn list(subscriptions: &Table, call: &Call) -> Reply {
 }
 
 fn create(subscriptions: &mut Table, call: &Call) -> Result<Reply, ApiError> {
+    if subscriptions.rows.len() >= MAX_SUBSCRIPTIONS {
+        return Err(ApiError::invalid(
+            "event_type",
+            "too many webhook subscriptions (the sandbox keeps 1000)",
+        ));
+    }
     let mut fields = Map::new();
     for name in ["callback_url", "callback_token", "event_type"] {
         match call.body.get(name).and_then(Value::as_str).map(str::trim) {
