@@ -231,9 +231,9 @@ pub async fn enroll(
                 })?;
                 known.companies.insert(domain, id);
             }
+            Err(e) if is_fatal(&e) => return Err(e.into()),
             Err(e) => {
                 meter.charge(e.rate_limit());
-                stop_on_fatal(&e)?;
                 failed_domains.insert(domain, format!("the company could not be saved: {e}"));
             }
         }
@@ -270,9 +270,9 @@ pub async fn enroll(
                 })?;
                 known.people.insert(row.email_key(), (id, created));
             }
+            Err(e) if is_fatal(&e) => return Err(e.into()),
             Err(e) => {
                 meter.charge(e.rate_limit());
-                stop_on_fatal(&e)?;
                 known
                     .failed
                     .insert(row.line, format!("the person could not be saved: {e}"));
@@ -341,9 +341,9 @@ pub async fn enroll(
                 })?;
                 added_now.push((person_id, added.id, added.already));
             }
+            Err(e) if is_fatal(&e) => return Err(e.into()),
             Err(e) => {
                 meter.charge(e.rate_limit());
-                stop_on_fatal(&e)?;
                 failed_people.insert(person_id, format!("could not be put on the cadence: {e}"));
             }
         }
@@ -406,38 +406,13 @@ fn report(row: &Row, known: &Known, failed_people: &HashMap<i64, String>) -> Row
 
 /// Errors that would fail every row alike (credentials, permissions, an unreachable service
 /// after the transport's retries): the run stops, the journal keeps what was done.
-fn stop_on_fatal(error: &ApiError) -> Result<(), ApiError> {
-    let fatal = match error {
+fn is_fatal(error: &ApiError) -> bool {
+    match error {
         ApiError::Service { status, .. } => {
             matches!(status.as_u16(), 401 | 403 | 429) || status.is_server_error()
         }
         ApiError::Connection { .. } | ApiError::Credentials(_) => true,
         ApiError::InvalidResponse { .. } | ApiError::InvalidRequest(_) => false,
-    };
-    if fatal {
-        return Err(clone_error(error));
-    }
-    Ok(())
-}
-
-/// `ApiError` holds a `reqwest::Error` and is not `Clone`: the fatal one is returned again as
-/// the same kind of error with the same words.
-fn clone_error(error: &ApiError) -> ApiError {
-    match error {
-        ApiError::Service {
-            status,
-            message,
-            field_errors,
-            rate_limit,
-            hint,
-        } => ApiError::Service {
-            status: *status,
-            message: message.clone(),
-            field_errors: field_errors.clone(),
-            rate_limit: *rate_limit,
-            hint,
-        },
-        other => ApiError::Credentials(other.to_string()),
     }
 }
 
