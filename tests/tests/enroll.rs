@@ -272,3 +272,59 @@ async fn a_budget_share_leaves_the_rest_of_each_minute_to_others() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_membership_whose_answer_was_lost_is_checked_for_not_asked_twice() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    let rows = enroll::validate(vec![Lead {
+        email: "lost@example.test".into(),
+        ..Lead::default()
+    }]);
+    let person = client
+        .create_person()
+        .body_map(|b| b.email_address("lost@example.test".to_string()))
+        .call()
+        .await
+        .unwrap();
+    let person_id = person
+        .into_inner()
+        .data
+        .id
+        .and_then(|i| i.as_i64())
+        .unwrap();
+    // A journal that is past the people and the listing: the next request is the membership.
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = journal(&dir, &sandbox);
+    journal
+        .record(enroll::Entry::Person {
+            email: "lost@example.test".into(),
+            id: person_id,
+            created: true,
+        })
+        .unwrap();
+    journal.record(enroll::Entry::Listed).unwrap();
+    // The sandbox adds the membership, then drops the connection: the answer is lost.
+    sandbox.inject(Fault::DropConnection, 1).unwrap();
+    let before = sandbox.requests().len();
+    let reports = run(&client, &sandbox, &rows, &mut journal).await;
+
+    assert_eq!(reports[0].outcome, Outcome::Created, "{reports:?}");
+    assert!(reports[0].membership_id.is_some());
+    assert_eq!(
+        sandbox.records("cadence_memberships").len(),
+        1,
+        "asked once, not twice"
+    );
+    let sent: Vec<String> = sandbox.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            "POST /v2/cadence_memberships.json",
+            "GET /v2/cadence_memberships.json"
+        ],
+        "{sent:?}"
+    );
+}
