@@ -13,7 +13,6 @@ use rand::{Rng, SeedableRng};
 use salesloft_api::enroll::{self, Journal, Lead, Progress};
 use salesloft_api::{ApiKey, ClientBuilder};
 use salesloft_mock::{Config, Sandbox};
-use std::collections::HashSet;
 use std::sync::Arc;
 
 const ROWS: usize = 10_000;
@@ -65,25 +64,7 @@ async fn run() {
     // 5% already on the cadence, put there before the run (not counted).
     let already: Vec<&&enroll::Row> = valid.iter().step_by(20).collect();
     for row in &already {
-        let person = client
-            .create_person()
-            .body_map(|b| b.email_address(row.lead.email.clone()))
-            .call()
-            .await
-            .unwrap();
-        let id = person
-            .into_inner()
-            .data
-            .id
-            .and_then(|i| i.as_i64())
-            .unwrap();
-        client
-            .create_cadence_membership()
-            .person_id(id)
-            .cadence_id(cadence)
-            .call()
-            .await
-            .unwrap();
+        tests::already_on_cadence(&client, cadence, &row.lead.email).await;
     }
     sandbox.clock().advance_to_next_minute();
 
@@ -134,23 +115,12 @@ async fn run() {
     let cost = answered.len();
     let too_many = answered.iter().filter(|r| r.status == 429).count();
 
-    let mut seen = HashSet::new();
-    let mut duplicates = 0;
-    for p in sandbox.records("people") {
-        duplicates += usize::from(!seen.insert(format!(
-            "p{}",
-            p["email_address"].as_str().unwrap_or("").to_lowercase()
-        )));
-    }
-    for a in sandbox.records("accounts") {
-        duplicates += usize::from(!seen.insert(format!("a{}", a["domain"])));
-    }
-    let mut members = 0;
-    for m in sandbox.records("cadence_memberships") {
-        duplicates +=
-            usize::from(!seen.insert(format!("m{}-{}", m["person"]["id"], m["cadence"]["id"])));
-        members += usize::from(m["cadence"]["id"] == cadence);
-    }
+    let duplicates = tests::duplicates(&sandbox);
+    let members = sandbox
+        .records("cadence_memberships")
+        .iter()
+        .filter(|m| m["cadence"]["id"] == cadence)
+        .count();
     assert_eq!(members, plan.valid, "everyone valid is on the cadence");
 
     let line = |name: &str, value: String| println!("{name}={value}");

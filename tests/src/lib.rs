@@ -40,3 +40,51 @@ pub fn only_people(sandbox: &SandboxHandle, count: usize) {
     sandbox.remove_people();
     sandbox.seed_people(count).unwrap();
 }
+
+/// Puts `email` on `cadence` as someone else did before a run: a person and a membership.
+pub async fn already_on_cadence(client: &Client, cadence: i64, email: &str) {
+    let person = client
+        .create_person()
+        .body_map(|b| b.email_address(email.to_string()))
+        .call()
+        .await
+        .expect("the sandbox creates the person");
+    let id = person
+        .into_inner()
+        .data
+        .id
+        .and_then(|i| i.as_i64())
+        .expect("a person has an integer id");
+    client
+        .create_cadence_membership()
+        .person_id(id)
+        .cadence_id(cadence)
+        .call()
+        .await
+        .expect("the sandbox adds the membership");
+}
+
+/// How many records the sandbox holds twice: people sharing an email, accounts sharing a
+/// domain, memberships sharing (person, cadence).
+pub fn duplicates(sandbox: &SandboxHandle) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_lowercase();
+    let keys = sandbox
+        .records("people")
+        .iter()
+        .map(|p| format!("person {}", text(&p["email_address"])))
+        .chain(
+            sandbox
+                .records("accounts")
+                .iter()
+                .map(|a| format!("account {}", text(&a["domain"]))),
+        )
+        .chain(
+            sandbox
+                .records("cadence_memberships")
+                .iter()
+                .map(|m| format!("membership {} {}", m["person"]["id"], m["cadence"]["id"])),
+        )
+        .collect::<Vec<_>>();
+    keys.into_iter().filter(|k| !seen.insert(k.clone())).count()
+}

@@ -34,36 +34,6 @@ fn journal(dir: &tempfile::TempDir, sandbox: &SandboxHandle) -> Journal {
     .unwrap()
 }
 
-/// People sharing an email, accounts sharing a domain, memberships sharing (person, cadence).
-fn duplicates(sandbox: &SandboxHandle) -> usize {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for p in sandbox.records("people") {
-        *seen
-            .entry(format!(
-                "person {}",
-                p["email_address"].as_str().unwrap_or("").to_lowercase()
-            ))
-            .or_default() += 1;
-    }
-    for a in sandbox.records("accounts") {
-        *seen
-            .entry(format!(
-                "account {}",
-                a["domain"].as_str().unwrap_or("").to_lowercase()
-            ))
-            .or_default() += 1;
-    }
-    for m in sandbox.records("cadence_memberships") {
-        *seen
-            .entry(format!(
-                "membership {} {}",
-                m["person"]["id"], m["cadence"]["id"]
-            ))
-            .or_default() += 1;
-    }
-    seen.values().map(|n| n - 1).sum()
-}
-
 async fn run(
     client: &Client,
     sandbox: &SandboxHandle,
@@ -73,29 +43,6 @@ async fn run(
     enroll::enroll(client, cadence_id(sandbox), rows, journal, &mut |_| {})
         .await
         .unwrap()
-}
-
-/// Puts `email` on the cadence before the run, as someone else did.
-async fn already_enrolled(client: &Client, sandbox: &SandboxHandle, email: &str) {
-    let person = client
-        .create_person()
-        .body_map(|b| b.email_address(email.to_string()))
-        .call()
-        .await
-        .unwrap();
-    let id = person
-        .into_inner()
-        .data
-        .id
-        .and_then(|i| i.as_i64())
-        .unwrap();
-    client
-        .create_cadence_membership()
-        .person_id(id)
-        .cadence_id(cadence_id(sandbox))
-        .call()
-        .await
-        .unwrap();
 }
 
 fn outcomes(reports: &[RowReport]) -> HashMap<String, usize> {
@@ -115,7 +62,12 @@ fn outcomes(reports: &[RowReport]) -> HashMap<String, usize> {
 async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
     for i in 0..5 {
-        already_enrolled(&client, &sandbox, &format!("lead{i}@company{}.test", i % 4)).await;
+        tests::already_on_cadence(
+            &client,
+            cadence_id(&sandbox),
+            &format!("lead{i}@company{}.test", i % 4),
+        )
+        .await;
     }
     let mut input = leads(40, 4);
     input.push(Lead {
@@ -138,7 +90,7 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
         counts["invalid"], 2,
         "a bad email and a duplicate in another case"
     );
-    assert_eq!(duplicates(&sandbox), 0);
+    assert_eq!(tests::duplicates(&sandbox), 0);
     // 4 account upserts, 40 person upserts, 1 membership page, 35 memberships.
     assert_eq!(sandbox.requests().len() - before, 4 + 40 + 1 + 35);
     let plan = enroll::Plan::of(&rows);
@@ -160,7 +112,7 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
     )
     .await;
     assert_eq!(outcomes(&again)["AlreadyOnCadence"], 40);
-    assert_eq!(duplicates(&sandbox), 0);
+    assert_eq!(tests::duplicates(&sandbox), 0);
 }
 
 #[tokio::test]
@@ -191,7 +143,7 @@ async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
         }
         drop(journal1);
         let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
-        assert_eq!(duplicates(&sandbox), 0, "{phase:?}");
+        assert_eq!(tests::duplicates(&sandbox), 0, "{phase:?}");
         assert!(
             reports.iter().all(|r| matches!(
                 r.outcome,
