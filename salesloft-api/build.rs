@@ -103,8 +103,9 @@ fn decoders(document: &serde_json::Value, answers: &[(String, String)]) -> Strin
     };
     let mut out = String::from(
         "/// For the workspace's fidelity tests: decode JSON as the generated type of a schema, or of\n\
-         /// an operation's answer (operations without a body are left out).\n\
-         #[doc(hidden)]\npub mod decoders {\n    use super::types;\n    \
+         /// an operation's answer (operations without a body are left out). Behind the `decoders`\n\
+         /// feature: a table of every type's decoder is of no use to a client's users.\n\
+         #[doc(hidden)]\n#[cfg(feature = \"decoders\")]\npub mod decoders {\n    use super::types;\n    \
          pub type Decode = fn(&[u8]) -> Result<(), serde_json::Error>;\n    \
          pub const SCHEMAS: &[(&str, Decode)] = &[\n",
     );
