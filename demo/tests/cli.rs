@@ -1,24 +1,14 @@
 //! The demo binary as a newcomer runs it: the sandbox transcript, `--json`, and the errors
 //! that need no server.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 fn demo(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_demo"));
-    command.args(args);
-    for name in [
-        "SALESLOFT_APP_ID",
-        "SALESLOFT_APP_SECRET",
-        "SALESLOFT_API_KEY",
-        "SALESLOFT_API_BASE_URL",
-        "SALESLOFT_ACCOUNTS_BASE_URL",
-        "SALESLOFT_APP_URL",
-        "SALESLOFT_CREDENTIALS",
-    ] {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied());
-    command.output().expect("the demo runs")
+    common::demo_command(args, env)
+        .output()
+        .expect("the demo runs")
 }
 
 /// Ids and times vary from run to run: every run of digits becomes `<n>`, except the step

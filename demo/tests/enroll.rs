@@ -1,29 +1,16 @@
 //! `enroll` as a user runs it: the transcript and the report (insta), the messages for bad
 //! input, and a real SIGKILL in each phase followed by a resume that duplicates nothing.
 
+mod common;
+
+use common::demo_command as demo;
 use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 const LEADS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/leads.csv");
-
-fn demo(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_demo"));
-    command.args(args);
-    for name in [
-        "SALESLOFT_APP_ID",
-        "SALESLOFT_APP_SECRET",
-        "SALESLOFT_API_KEY",
-        "SALESLOFT_API_BASE_URL",
-        "SALESLOFT_ACCOUNTS_BASE_URL",
-    ] {
-        command.env_remove(name);
-    }
-    command.envs(env.iter().copied());
-    command
-}
 
 fn output(args: &[&str]) -> Output {
     demo(args, &[]).output().expect("the demo runs")
