@@ -34,12 +34,7 @@ pub async fn ensure_subscriptions(
     callback_token: &str,
     events: &[&str],
 ) -> Result<Subscribed, ApiError> {
-    let existing = client
-        .list_webhook_subscriptions()
-        .call()
-        .await?
-        .into_inner()
-        .data;
+    let existing = all_subscriptions(client).await?;
     let mut undo = Vec::new();
     match subscribe(
         client,
@@ -142,12 +137,7 @@ pub async fn remove_subscriptions(
     callback_url: &str,
     events: &[&str],
 ) -> Result<usize, ApiError> {
-    let existing = client
-        .list_webhook_subscriptions()
-        .call()
-        .await?
-        .into_inner()
-        .data;
+    let existing = all_subscriptions(client).await?;
     let mut removed = 0;
     for subscription in existing.iter().filter(|s| {
         s.callback_url.as_deref() == Some(callback_url)
@@ -161,6 +151,16 @@ pub async fn remove_subscriptions(
         removed += 1;
     }
     Ok(removed)
+}
+
+/// Every subscription of the team (the list is not paged).
+async fn all_subscriptions(client: &Client) -> Result<Vec<Subscription>, ApiError> {
+    Ok(client
+        .list_webhook_subscriptions()
+        .call()
+        .await?
+        .into_inner()
+        .data)
 }
 
 async fn set_enabled(client: &Client, id: i64, enabled: bool) -> Result<Subscription, ApiError> {
