@@ -37,10 +37,12 @@ impl DecodeFailure {
         } else {
             expectation(message)
         };
+        // Keys and serde's words may quote what the body holds: bounded copies.
+        let kept = |text: &str| crate::text::printable_bounded(text, 1024);
         Self {
-            path: crate::text::printable(&path),
-            expected: crate::text::printable(&expected),
-            got: crate::text::printable(&got),
+            path: kept(&path),
+            expected: kept(&expected),
+            got: kept(&got),
             malformed,
         }
     }

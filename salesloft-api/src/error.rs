@@ -93,11 +93,12 @@ impl ApiError {
         }
     }
 
-    /// The body of an answer that did not decode, as it came, so a caller can still read it
-    /// (as `serde_json::Value`, say). It may hold personal data: it is never printed.
+    /// The body of an answer that did not decode, as it came (its first [`MAX_RAW_BODY`]
+    /// bytes), so a caller can still read it (as `serde_json::Value`, say). It may hold
+    /// personal data: it is never printed.
     pub fn raw_body(&self) -> Option<&[u8]> {
         match self {
-            Self::InvalidResponse { body, .. } => Some(&body.0),
+            Self::InvalidResponse { body, .. } => Some(body.bytes()),
             _ => None,
         }
     }
@@ -123,10 +124,7 @@ impl ApiError {
         body: Option<&ErrorBody>,
         headers: &reqwest::header::HeaderMap,
     ) -> Self {
-        let field_errors: BTreeMap<String, Vec<String>> = body
-            .and_then(|b| b.errors.clone())
-            .map(|m| m.into_iter().collect())
-            .unwrap_or_default();
+        let field_errors = bounded_field_errors(body.and_then(|b| b.errors.as_ref()));
         let mut message = body.and_then(|b| b.error.clone()).unwrap_or_default();
         if let Some(description) = body.and_then(|b| b.error_description.as_deref()) {
             message = format!("{message} ({description})");
@@ -143,8 +141,9 @@ impl ApiError {
         }
         Self::Service {
             status,
-            // SalesLoft's words reach terminals and logs: no control characters.
-            message: crate::text::printable(&message),
+            // SalesLoft's words reach terminals and logs: no control characters; and an error
+            // outlives its answer (in a report, a retry loop): a bounded copy.
+            message: crate::text::printable_bounded(&message, MAX_MESSAGE),
             field_errors,
             rate_limit: RateLimitInfo::from_headers(headers),
             hint: hint(status),
@@ -168,7 +167,7 @@ impl From<progenitor_client::Error<ErrorBody>> for ApiError {
             E::InvalidResponsePayload(body, e) => Self::InvalidResponse {
                 operation: None,
                 failure: Box::new(DecodeFailure::new(&body, &e)),
-                body: RawBody(body),
+                body: RawBody::keep(&body),
             },
             E::InvalidRequest(message) => Self::InvalidRequest(message),
             E::Custom(message) => Self::Credentials(message),
@@ -176,13 +175,65 @@ impl From<progenitor_client::Error<ErrorBody>> for ApiError {
     }
 }
 
-/// A raw response body: kept whole for the caller, shown only by its size.
+/// The longest message an error keeps of SalesLoft's words.
+pub const MAX_MESSAGE: usize = 1024;
+/// The most fields, and messages per field, an error keeps of a 422's `errors` map.
+pub const MAX_FIELD_ERRORS: usize = 32;
+/// The most of an undecodable body an error keeps (a full page of 100 records is ~300 KB).
+pub const MAX_RAW_BODY: usize = 1024 * 1024;
+
+/// A 422's `errors` map as an error keeps it: bounded in fields, messages and their lengths,
+/// control characters escaped.
+fn bounded_field_errors(
+    errors: Option<&std::collections::HashMap<String, Vec<String>>>,
+) -> BTreeMap<String, Vec<String>> {
+    let bounded = |text: &str| crate::text::printable_bounded(text, 256);
+    errors
+        .into_iter()
+        .flatten()
+        .take(MAX_FIELD_ERRORS)
+        .map(|(field, messages)| {
+            let messages = messages.iter().take(MAX_FIELD_ERRORS).map(|m| bounded(m));
+            (bounded(field), messages.collect())
+        })
+        .collect()
+}
+
+/// A raw response body, shown only by its size: an owned copy of at most [`MAX_RAW_BODY`]
+/// bytes (never a view that keeps a larger buffer alive), and the length of the whole.
 #[derive(Clone)]
-pub struct RawBody(pub bytes::Bytes);
+pub struct RawBody {
+    kept: bytes::Bytes,
+    whole_len: usize,
+}
+
+impl RawBody {
+    fn keep(body: &[u8]) -> Self {
+        Self {
+            kept: bytes::Bytes::copy_from_slice(&body[..body.len().min(MAX_RAW_BODY)]),
+            whole_len: body.len(),
+        }
+    }
+
+    /// The body, or its first [`MAX_RAW_BODY`] bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.kept
+    }
+
+    /// How long the whole body was.
+    pub fn whole_len(&self) -> usize {
+        self.whole_len
+    }
+
+    /// Whether [`RawBody::bytes`] is all of it.
+    pub fn is_whole(&self) -> bool {
+        self.kept.len() == self.whole_len
+    }
+}
 
 impl std::fmt::Debug for RawBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RawBody(<{} bytes>)", self.0.len())
+        write!(f, "RawBody(<{} bytes>)", self.whole_len)
     }
 }
 

@@ -16,7 +16,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use salesloft_api::Secret;
-use salesloft_api::text::printable;
+use salesloft_api::text::printable_bounded;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,9 @@ type PageOutcome = Result<(), String>;
 
 /// A callback handed to the login, with the way back to the browser's waiting page.
 type Arrived = (Outcome, oneshot::Sender<PageOutcome>);
+
+/// How much of a denial's description the login's error keeps (it outlives the request).
+const MAX_DENIAL: usize = 512;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -258,7 +261,7 @@ fn read_callback(query: &HashMap<String, String>, state: &Secret) -> Outcome {
     }
     if let Some(error) = query.get("error") {
         let detail = query.get("error_description").unwrap_or(error);
-        return Err(AuthError::Denied(printable(detail)));
+        return Err(AuthError::Denied(printable_bounded(detail, MAX_DENIAL)));
     }
     match query.get("code").filter(|c| !c.is_empty()) {
         Some(code) => Ok(Secret::new(code.clone())),
@@ -386,5 +389,27 @@ mod tests {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));
         assert!(!same_secret("abc", "abcd"));
+    }
+
+    #[test]
+    fn a_denial_keeps_a_bounded_printable_copy_of_what_the_browser_sent() {
+        let state = Secret::new("s".to_string());
+        let query: HashMap<String, String> = [
+            ("state", "s".to_string()),
+            ("error", "access_denied".to_string()),
+            ("error_description", "\u{1b}[2J".repeat(100_000)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let Err(AuthError::Denied(text)) = read_callback(&query, &state) else {
+            panic!("an error callback is a denial")
+        };
+        assert!(
+            text.capacity() <= 4 * MAX_DENIAL,
+            "{} bytes kept",
+            text.capacity()
+        );
+        assert!(!text.chars().any(|c| c.is_control()));
     }
 }

@@ -14,7 +14,7 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 use salesloft_api::Secret;
-use salesloft_api::text::printable;
+use salesloft_api::text::printable_bounded;
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -85,8 +85,12 @@ fn token_error<E: std::error::Error>(
                 return AuthError::InvalidGrant;
             }
             AuthError::OAuth {
-                error: printable(response.error().as_ref()),
-                description: printable(response.error_description().map_or("", String::as_str)),
+                // The server's words outlive its answer in the error: bounded, printable.
+                error: printable_bounded(response.error().as_ref(), 128),
+                description: printable_bounded(
+                    response.error_description().map_or("", String::as_str),
+                    512,
+                ),
             }
         }
         RequestTokenError::Request(e) => AuthError::Http(e.to_string()),

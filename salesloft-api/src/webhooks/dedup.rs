@@ -3,8 +3,13 @@
 //! An event counts as handled only once its handler succeeded: a delivery whose handler
 //! failed must be handled when SalesLoft sends it again. A key whose record id or `updated_at`
 //! is missing cannot tell two events apart, so it is never deduplicated.
+//!
+//! The window keeps a 20-byte digest of each key, not the key: its parts come from the
+//! network (a string id, an `updated_at` of any length), and a window of 10,000 events must
+//! hold 10,000 small entries whatever a sender put in them.
 
 use super::EventKey;
+use sha1::{Digest as _, Sha1};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,9 +22,29 @@ pub struct Dedup {
 #[derive(Debug, Default)]
 struct Window {
     capacity: usize,
-    handled: HashSet<EventKey>,
-    order: VecDeque<EventKey>,
-    in_flight: HashSet<EventKey>,
+    handled: HashSet<KeyDigest>,
+    order: VecDeque<KeyDigest>,
+    in_flight: HashSet<KeyDigest>,
+}
+
+/// What the window remembers of an [`EventKey`]: SHA-1 of its parts, each length-prefixed
+/// (so no two different keys run together into one text), the id in its text form (equal ids
+/// read the same).
+type KeyDigest = [u8; 20];
+
+fn digest(key: &EventKey) -> KeyDigest {
+    let mut hash = Sha1::new();
+    let id = key.record_id.as_ref().map(|id| id.as_text());
+    for part in [
+        Some(key.event_type.as_str()),
+        id.as_deref(),
+        key.updated_at.as_deref(),
+    ] {
+        let part = part.unwrap_or_default();
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().into()
 }
 
 /// What the window says of a delivery.
@@ -37,7 +62,7 @@ pub enum Seen {
 #[derive(Debug)]
 pub struct Claim {
     window: Arc<Mutex<Window>>,
-    key: Option<EventKey>,
+    key: Option<KeyDigest>,
 }
 
 impl Dedup {
@@ -58,16 +83,17 @@ impl Dedup {
                 key: None,
             });
         }
+        let key = digest(key);
         let mut window = lock(&self.window);
-        if window.handled.contains(key) {
+        if window.handled.contains(&key) {
             return Seen::AlreadyHandled;
         }
-        if !window.in_flight.insert(key.clone()) {
+        if !window.in_flight.insert(key) {
             return Seen::BeingHandled;
         }
         Seen::New(Claim {
             window: self.window.clone(),
-            key: Some(key.clone()),
+            key: Some(key),
         })
     }
 
@@ -89,7 +115,7 @@ impl Claim {
         };
         let mut window = lock(&self.window);
         window.in_flight.remove(&key);
-        if window.handled.insert(key.clone()) {
+        if window.handled.insert(key) {
             window.order.push_back(key);
         }
         while window.order.len() > window.capacity {
