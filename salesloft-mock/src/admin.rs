@@ -106,7 +106,7 @@ async fn webhook_deliveries(State(shared): State<Arc<Shared>>) -> Json<Value> {
 
 #[derive(Deserialize)]
 struct WebhookFaults {
-    fault: crate::webhooks::WebhookFault,
+    fault: crate::outbox::WebhookFault,
     #[serde(default = "one")]
     count: usize,
 }

@@ -9,13 +9,23 @@
 //! println!("API at {}, accounts at {}", sandbox.api_base_url(), sandbox.accounts_base_url());
 //! # Ok(()) }
 //! ```
+//!
+//! The rooms, each importing only from the rows above it:
+//! 1. `config`, `clock`, `error`, `params`, `table` (records and tables), `request_log`, `call`;
+//! 2. `outbox` (webhook subscriptions and deliveries waiting: data beside the store);
+//! 3. `store` (all state behind one lock), then `ratelimit`, `oauth`, `listing`;
+//! 4. the handlers: `resources`, `spec_routes`;
+//! 5. `state` (the shared store and its controls), then `webhooks` (the delivery task);
+//! 6. `admin`, then `server` on top.
 
 mod admin;
+pub mod call;
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod listing;
 pub mod oauth;
+pub mod outbox;
 pub mod params;
 pub mod ratelimit;
 pub mod request_log;
@@ -24,12 +34,14 @@ pub mod server;
 pub mod spec_routes;
 pub mod state;
 pub mod store;
+pub mod table;
 pub mod webhooks;
 
 pub use clock::Clock;
 pub use config::{Config, DEFAULT_REDIRECT_URI};
+pub use request_log::{AuthKind, LoggedRequest};
 pub use state::AdminError;
-pub use store::{AuthKind, Fault, LoggedRequest};
+pub use store::Fault;
 
 use serde_json::{Map, Value};
 use state::Shared;

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::params::{Comparison, Params};
-use crate::store::Record;
+use crate::table::Record;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;

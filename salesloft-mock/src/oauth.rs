@@ -140,6 +140,12 @@ pub fn authorize(
         } else {
             let code = random_token();
             let scope = store.granted_scope.clone();
+            // Expired codes never used can only be refused: forgetting them keeps the map to
+            // ten minutes of authorizations, however many a local process asks for. Used ones
+            // stay, so a replay still revokes what they granted.
+            store
+                .codes
+                .retain(|_, code| code.used || code.expires_at > now);
             store.codes.insert(
                 code.clone(),
                 AuthCode {

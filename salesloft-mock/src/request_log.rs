@@ -3,10 +3,20 @@
 //! verifiers, API keys) replaced by `[REDACTED]` before anything is stored. The
 //! `Authorization` header is never kept, only how the request authenticated.
 
-use crate::store::AuthKind;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::VecDeque;
+
+/// How a request authenticated, as the request log shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    None,
+    Bearer,
+    ApiKey,
+    Basic,
+    Other,
+}
 
 /// One request, as the request log keeps it.
 #[derive(Clone, Debug, Serialize)]
@@ -68,10 +78,14 @@ impl RequestLog {
         }
     }
 
-    /// Keeps `entry`, redacted and cut, dropping the oldest entries over the limits.
+    /// Keeps `entry`, redacted and cut, dropping the oldest entries over the limits. What is
+    /// kept is an owned copy of its own size: a string cut from a 2 MB body must not keep the
+    /// 2 MB buffer it was cut from (the byte limit counts what is really held).
     pub fn push(&mut self, mut entry: LoggedRequest) {
-        entry.query = entry.query.map(|q| redact_form(&q));
-        entry.body = redact_body(&entry.body);
+        entry.query = entry.query.map(|q| owned(cut(redact_form(&q))));
+        entry.body = owned(redact_body(&entry.body));
+        entry.method = owned(entry.method);
+        entry.path = owned(cut(entry.path));
         let size = size_of(&entry);
         if self.limits.entries == 0 || size > self.limits.bytes {
             return;
@@ -99,7 +113,7 @@ impl RequestLog {
         self.entries.is_empty()
     }
 
-    /// Bytes held by the kept entries' strings.
+    /// Bytes held by the kept entries' strings (their allocations, not only their text).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -110,12 +124,19 @@ impl RequestLog {
     }
 }
 
+/// What an entry holds in memory: its strings' allocations and the entry itself.
 fn size_of(entry: &LoggedRequest) -> usize {
-    entry.method.len()
-        + entry.path.len()
-        + entry.query.as_ref().map_or(0, String::len)
-        + entry.body.len()
-        + 64
+    entry.method.capacity()
+        + entry.path.capacity()
+        + entry.query.as_ref().map_or(0, String::capacity)
+        + entry.body.capacity()
+        + std::mem::size_of::<LoggedRequest>()
+}
+
+/// `text` in an allocation of its own length.
+fn owned(mut text: String) -> String {
+    text.shrink_to_fit();
+    text
 }
 
 /// A body with its secrets redacted, cut to [`MAX_LOGGED_BODY`] bytes.
@@ -139,18 +160,17 @@ pub fn redact_body(body: &str) -> String {
     cut(redacted)
 }
 
-fn cut(mut text: String) -> String {
+/// At most [`MAX_LOGGED_BODY`] bytes of `text`, saying how long the whole was; a cut text is
+/// a new string, not the whole one truncated (which would keep its whole buffer).
+fn cut(text: String) -> String {
     if text.len() <= MAX_LOGGED_BODY {
         return text;
     }
-    let total = text.len();
     let mut end = MAX_LOGGED_BODY;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    text.truncate(end);
-    text.push_str(&format!("... ({total} bytes in all)"));
-    text
+    format!("{}... ({} bytes in all)", &text[..end], text.len())
 }
 
 /// Redacts secret fields at any depth; true when something was redacted.
@@ -246,6 +266,11 @@ mod tests {
         }
         assert!(log.bytes() <= 100_000, "{} bytes", log.bytes());
         assert!(log.entries().all(|e| e.body.len() < MAX_LOGGED_BODY + 64));
+        assert!(
+            log.entries()
+                .all(|e| e.body.capacity() < MAX_LOGGED_BODY + 64),
+            "a cut body holds only what it shows"
+        );
         let mut few = RequestLog::new(Limits {
             entries: 3,
             bytes: 1 << 20,

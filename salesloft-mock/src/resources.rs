@@ -2,33 +2,14 @@
 //! memberships, with the rules of `salesloft-openapi/SERVICE.md` §6. Every other declared
 //! route is answered by `spec_routes` from the spec.
 
+pub use crate::call::{Call, Reply};
 use crate::error::ApiError;
 use crate::listing::ListRequest;
-use crate::params::{Params, int_field, str_field};
-use crate::store::{Record, Store, account_fields, person_fields};
+use crate::params::{int_field, str_field};
+use crate::store::{Store, account_fields, person_fields};
+use crate::table::{Record, Table};
 use axum::http::{Method, StatusCode};
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-
-/// One API call, parsed.
-#[derive(Debug)]
-pub struct Call<'a> {
-    pub method: &'a Method,
-    /// The path after `/v2/`, without `.json`, split on `/`.
-    pub segments: Vec<&'a str>,
-    pub params: &'a Params,
-    pub body: &'a Map<String, Value>,
-    pub user_id: i64,
-    pub now: DateTime<Utc>,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Reply {
-    Json(StatusCode, Value),
-    /// A body already serialized (one record, written straight from the store).
-    Bytes(StatusCode, Vec<u8>),
-    NoContent,
-}
 
 fn ok(value: Value) -> Result<Reply, ApiError> {
     Ok(Reply::Json(StatusCode::OK, value))
@@ -156,7 +137,7 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
     Some(result)
 }
 
-fn get(table: &crate::store::Table, id: i64) -> Result<Reply, ApiError> {
+fn get(table: &Table, id: i64) -> Result<Reply, ApiError> {
     table
         .rows
         .get(&id)
@@ -677,7 +658,7 @@ fn create_membership(store: &mut Store, call: &Call) -> Result<Reply, ApiError> 
     }
     let base = store.base_url.clone();
     let fields = json!({
-        "added_at": crate::store::timestamp(call.now),
+        "added_at": crate::table::timestamp(call.now),
         "person_deleted": false,
         "currently_on_cadence": true,
         "current_state": "staged",

@@ -4,15 +4,17 @@
 //! latency → log → headers.
 
 use crate::admin;
+use crate::call::{Call, Reply};
 use crate::error::ApiError;
 use crate::listing::{cost, page_number};
 use crate::oauth;
 use crate::params::{Params, parse_body};
 use crate::ratelimit::{self, Charge};
-use crate::resources::{self, Call, Reply};
+use crate::request_log::{AuthKind, LoggedRequest};
+use crate::resources;
 use crate::spec_routes::segments;
 use crate::state::Shared;
-use crate::store::{AuthKind, Fault, LoggedRequest, Store, TEAM_ID};
+use crate::store::{Fault, Store, TEAM_ID};
 use crate::webhooks;
 use axum::Router;
 use axum::body::{Body, Bytes};

@@ -2,10 +2,10 @@
 //! routed: it checks the required parameters (422 when one is missing) and answers an
 //! enveloped body shaped by the spec's schema, so no declared route ever gets a 404.
 
+use crate::call::Reply;
 use crate::error::ApiError;
 use crate::listing::ListRequest;
 use crate::params::Params;
-use crate::resources::Reply;
 use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 

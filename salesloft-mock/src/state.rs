@@ -3,8 +3,9 @@
 //! Rust and a test in Python seed and inspect the sandbox alike.
 
 use crate::clock::Clock;
+use crate::request_log::LoggedRequest;
 use crate::spec_routes::SpecRoutes;
-use crate::store::{Fault, LoggedRequest, Store};
+use crate::store::{Fault, Store};
 use serde_json::{Map, Value};
 use std::sync::{Mutex, MutexGuard};
 
@@ -68,7 +69,7 @@ impl Shared {
     /// The next `count` webhook delivery attempts are spoiled by `fault`.
     pub fn inject_webhook_fault(
         &self,
-        fault: crate::webhooks::WebhookFault,
+        fault: crate::outbox::WebhookFault,
         count: usize,
     ) -> Result<(), AdminError> {
         let mut store = self.store();
@@ -130,7 +131,7 @@ impl Shared {
     pub fn record(&self, resource: &str, id: i64) -> Result<Option<Value>, AdminError> {
         let store = self.store();
         let table = store.table(resource).ok_or_else(|| unknown(resource))?;
-        Ok(table.rows.get(&id).map(crate::store::Record::render))
+        Ok(table.rows.get(&id).map(crate::table::Record::render))
     }
 
     /// Every record of `resource`, by id.
@@ -140,7 +141,7 @@ impl Shared {
         Ok(table
             .rows
             .values()
-            .map(crate::store::Record::render)
+            .map(crate::table::Record::render)
             .collect())
     }
 

@@ -2,86 +2,16 @@
 //! pending faults and the request log.
 
 use crate::config::Config;
-use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
+use crate::outbox::Outbox;
+use crate::request_log::{LoggedRequest, RequestLog};
+use crate::table::{Table, timestamp};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
-/// The seeded team's local offset: SalesLoft renders timestamps in the team's time zone.
-pub const TEAM_OFFSET_SECONDS: i32 = -5 * 3600;
 pub const TEAM_ID: i64 = 1;
 pub const USER_ID: i64 = 1;
-
-/// A stored resource: its id and timestamps, and every other field as JSON.
-#[derive(Clone, Debug)]
-pub struct Record {
-    pub id: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub fields: Map<String, Value>,
-}
-
-impl Record {
-    /// The resource as the API shows it (its `Serialize`, as a value).
-    pub fn render(&self) -> Value {
-        serde_json::to_value(self).expect("a record is a map with string keys")
-    }
-
-    pub fn str_field(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).and_then(Value::as_str)
-    }
-}
-
-impl serde::Serialize for Record {
-    /// The resource as the API shows it: `id`, the fields, and the two timestamps.
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = serializer.serialize_map(Some(self.fields.len() + 3))?;
-        map.serialize_entry("id", &self.id)?;
-        for (key, value) in &self.fields {
-            map.serialize_entry(key, value)?;
-        }
-        map.serialize_entry("created_at", &timestamp(self.created_at))?;
-        map.serialize_entry("updated_at", &timestamp(self.updated_at))?;
-        map.end()
-    }
-}
-
-/// Timestamps as SalesLoft sends them: microseconds and the team's offset.
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    let offset = FixedOffset::east_opt(TEAM_OFFSET_SECONDS).expect("valid offset");
-    at.with_timezone(&offset)
-        .to_rfc3339_opts(SecondsFormat::Micros, false)
-}
-
-/// One kind of resource, by id.
-#[derive(Debug, Default)]
-pub struct Table {
-    next_id: i64,
-    pub(crate) rows: BTreeMap<i64, Record>,
-}
-
-impl Table {
-    pub fn insert(&mut self, now: DateTime<Utc>, fields: Map<String, Value>) -> &Record {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.rows.insert(
-            id,
-            Record {
-                id,
-                created_at: now,
-                updated_at: now,
-                fields,
-            },
-        );
-        &self.rows[&id]
-    }
-
-    /// `_href` + `id`, as other resources embed this one.
-    pub fn embedded(&self, base: &str, path: &str, id: i64) -> Value {
-        json!({"_href": format!("{base}/v2/{path}/{id}"), "id": id})
-    }
-}
 
 #[derive(Debug)]
 pub struct AuthCode {
@@ -129,21 +59,8 @@ pub enum Fault {
     MalformedBody,
 }
 
-/// How a request authenticated, as the request log shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthKind {
-    None,
-    Bearer,
-    ApiKey,
-    Basic,
-    Other,
-}
-
-pub use crate::request_log::{LoggedRequest, RequestLog};
-
 /// Everything the sandbox knows. Only the crate reaches into it: tests and other languages
-/// seed and inspect it through [`crate::state::Shared`]'s calls (the handle and `/__admin`).
+/// seed and inspect it through the calls of `Shared` (in `state`, above): the handle and `/__admin`.
 #[derive(Debug)]
 pub struct Store {
     pub(crate) config: Config,
@@ -166,7 +83,7 @@ pub struct Store {
     /// The scopes the next authorizations grant (tests narrow it to provoke 403s).
     pub(crate) granted_scope: String,
     /// Webhook subscriptions and the deliveries on their way.
-    pub(crate) outbox: crate::webhooks::Outbox,
+    pub(crate) outbox: Outbox,
 }
 
 impl Store {
@@ -188,7 +105,7 @@ impl Store {
             latency: std::time::Duration::ZERO,
             log: RequestLog::new(config_log_limits(&config)),
             granted_scope: crate::config::SCOPE.to_string(),
-            outbox: crate::webhooks::Outbox::default(),
+            outbox: Outbox::default(),
             config,
         };
         store.seed(now);

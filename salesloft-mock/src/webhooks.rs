@@ -9,17 +9,22 @@
 //! Faults spoil the next attempts: dropped (not sent, counted as failed), signed with a wrong
 //! key, or sent twice.
 
+use crate::call::{Call, Reply};
 use crate::error::ApiError;
-use crate::resources::{Call, Reply};
+use crate::outbox::{Pending, text};
 use crate::state::Shared;
-use crate::store::{Record, Store, Table};
+use crate::store::Store;
+use crate::table::{Record, Table};
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::VecDeque;
 use std::sync::Arc;
+
+pub use crate::outbox::{
+    ATTEMPTS, DeliveryAttempt, LOG_BYTES, LOG_LIMIT, MAX_SUBSCRIPTIONS, RETRY_AFTER_SECONDS,
+    WebhookFault,
+};
 
 /// The event types the service documents (SERVICE.md §7); a subscription names one of them.
 pub const EVENT_TYPES: &[&str] = &[
@@ -59,156 +64,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "user_updated",
 ];
 
-/// Attempts per delivery: the first and three more.
-pub const ATTEMPTS: u32 = 4;
-/// Between attempts, on the sandbox's clock.
-pub const RETRY_AFTER_SECONDS: i64 = 15;
-/// The delivery log keeps this many attempts, the oldest dropped first.
-pub const LOG_LIMIT: usize = 200_000;
-/// The most subscriptions the sandbox keeps (each change is queued for each of them).
-pub const MAX_SUBSCRIPTIONS: usize = 1_000;
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What spoils the next delivery attempts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFault {
-    /// Not sent; counts as a failed attempt (so it is sent again later).
-    Drop,
-    /// Signed with a key that is not the subscription's token.
-    WrongSignature,
-    /// Sent twice, one right after the other.
-    Duplicate,
-}
-
-/// One attempt, as the log shows it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DeliveryAttempt {
-    /// The delivery (one change to one subscription); its attempts share it.
-    pub delivery_id: u64,
-    pub subscription_id: i64,
-    pub event_type: String,
-    pub record_id: Option<i64>,
-    pub callback_url: String,
-    /// 1 for the first attempt, up to [`ATTEMPTS`].
-    pub attempt: u32,
-    pub at: String,
-    /// The receiver's status, if it answered.
-    pub status: Option<u16>,
-    /// Why it failed without a status (refused, timed out, dropped by a fault).
-    pub error: Option<String>,
-    pub delivered: bool,
-    pub fault: Option<WebhookFault>,
-}
-
-/// One change on its way to one subscription.
-#[derive(Clone, Debug)]
-struct Pending {
-    delivery_id: u64,
-    subscription_id: i64,
-    event_type: String,
-    record_id: Option<i64>,
-    callback_url: String,
-    callback_token: String,
-    body: Vec<u8>,
-    attempt: u32,
-    due: DateTime<Utc>,
-}
-
-/// Subscriptions, deliveries waiting, the log and pending faults.
-#[derive(Debug, Default)]
-pub struct Outbox {
-    pub(crate) subscriptions: Table,
-    queue: Vec<Pending>,
-    log: VecDeque<DeliveryAttempt>,
-    faults: VecDeque<WebhookFault>,
-    next_delivery: u64,
-    /// Taken from the queue and being sent.
-    in_flight: usize,
-}
-
-impl Outbox {
-    /// One delivery per enabled subscription of `event_type`, due now.
-    pub fn emit(&mut self, event_type: &str, record: &Value, now: DateTime<Utc>) {
-        let body = serde_json::to_vec(record).unwrap_or_default();
-        for subscription in self.subscriptions.rows.values() {
-            let fields = &subscription.fields;
-            if fields.get("event_type").and_then(Value::as_str) != Some(event_type)
-                || fields.get("enabled") != Some(&Value::Bool(true))
-            {
-                continue;
-            }
-            self.next_delivery += 1;
-            self.queue.push(Pending {
-                delivery_id: self.next_delivery,
-                subscription_id: subscription.id,
-                event_type: event_type.to_string(),
-                record_id: record["id"].as_i64(),
-                callback_url: text(fields, "callback_url"),
-                callback_token: text(fields, "callback_token"),
-                body: body.clone(),
-                attempt: 1,
-                due: now,
-            });
-        }
-    }
-
-    pub fn inject(&mut self, fault: WebhookFault, count: usize) {
-        self.faults.extend(std::iter::repeat_n(fault, count));
-    }
-
-    pub fn pending_faults(&self) -> usize {
-        self.faults.len()
-    }
-
-    pub fn log(&self) -> Vec<DeliveryAttempt> {
-        self.log.iter().cloned().collect()
-    }
-
-    /// Deliveries not yet delivered nor given up: waiting, or being sent.
-    pub fn pending(&self) -> usize {
-        self.queue.len() + self.in_flight
-    }
-
-    fn take_due(
-        &mut self,
-        now: DateTime<Utc>,
-        most: usize,
-    ) -> Vec<(Pending, Option<WebhookFault>)> {
-        let mut due = Vec::new();
-        let mut index = 0;
-        while index < self.queue.len() && due.len() < most {
-            if self.queue[index].due <= now {
-                let pending = self.queue.swap_remove(index);
-                due.push((pending, self.faults.pop_front()));
-            } else {
-                index += 1;
-            }
-        }
-        due.sort_by_key(|(p, _)| p.delivery_id);
-        self.in_flight += due.len();
-        due
-    }
-
-    /// Logs an attempt of a delivery taken by [`Outbox::take_due`].
-    fn record(&mut self, attempt: DeliveryAttempt) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if self.log.len() == LOG_LIMIT {
-            self.log.pop_front();
-        }
-        self.log.push_back(attempt);
-    }
-}
-
-fn text(fields: &Map<String, Value>, name: &str) -> String {
-    fields
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Hex HMAC-SHA1 of `body` keyed with `token`.
 pub fn sign(token: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).expect("any key length");
@@ -431,7 +288,7 @@ pub async fn deliver(shared: Arc<Shared>) {
                 record_id: pending.record_id,
                 callback_url: pending.callback_url.clone(),
                 attempt: pending.attempt,
-                at: crate::store::timestamp(now),
+                at: crate::table::timestamp(now),
                 status,
                 error,
                 delivered,
@@ -440,7 +297,7 @@ pub async fn deliver(shared: Arc<Shared>) {
             if !delivered && pending.attempt < ATTEMPTS {
                 pending.attempt += 1;
                 pending.due = now + Duration::seconds(RETRY_AFTER_SECONDS);
-                store.outbox.queue.push(pending);
+                store.outbox.retry(pending);
             }
         }
     }
@@ -495,26 +352,5 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
         );
-    }
-
-    #[test]
-    fn only_enabled_subscriptions_of_the_event_get_a_delivery() {
-        let mut outbox = Outbox::default();
-        let now = Utc::now();
-        for (event, enabled) in [
-            ("person_created", true),
-            ("person_created", false),
-            ("person_updated", true),
-        ] {
-            let fields = json!({"event_type": event, "enabled": enabled, "callback_url": "http://x", "callback_token": "t"});
-            outbox
-                .subscriptions
-                .insert(now, fields.as_object().cloned().unwrap());
-        }
-        outbox.emit("person_created", &json!({"id": 4}), now);
-        assert_eq!(outbox.pending(), 1);
-        let due = outbox.take_due(now, 10);
-        assert_eq!(due[0].0.subscription_id, 1);
-        assert_eq!(due[0].0.record_id, Some(4));
     }
 }
