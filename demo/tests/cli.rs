@@ -158,3 +158,29 @@ fn webhooks_against_the_real_service_need_a_public_url() {
     let output = demo(&["webhooks", "--listen", "127.0.0.1:0"], &env);
     fails_with(&output, "--public-url");
 }
+
+/// Each subcommand's `--help` shows the flags it uses (its own and the connection's), none
+/// of another command's.
+#[test]
+fn each_subcommand_shows_only_its_flags() {
+    let mut texts = String::new();
+    for command in ["run", "authorize", "webhooks", "enroll"] {
+        let output = demo(&[command, "--help"], &[]);
+        assert!(output.status.success(), "{command} --help");
+        let help = String::from_utf8_lossy(&output.stdout).into_owned();
+        let foreign: &[&str] = match command {
+            "run" => &["--port", "--cadence", "--listen"],
+            "authorize" => &["--cleanup", "--cadence", "--listen"],
+            "webhooks" => &["--cleanup", "--port", "--cadence"],
+            _ => &["--cleanup", "--port", "--listen", "--app-base-url"],
+        };
+        for flag in foreign {
+            assert!(
+                !help.contains(flag),
+                "`{command} --help` shows {flag}:\n{help}"
+            );
+        }
+        texts.push_str(&format!("==== {command} --help\n{help}\n"));
+    }
+    insta::assert_snapshot!("help_texts", texts);
+}
