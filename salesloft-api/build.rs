@@ -154,7 +154,7 @@ fn trait_impls(document: &serde_json::Value) -> String {
         if has_id && updated_at {
             out.push_str(&format!(
                 "impl crate::sync::Synced for types::{name} {{\n    \
-                 fn record_id(&self) -> Option<i64> {{ self.id.as_ref().and_then(crate::Id::as_i64) }}\n    \
+                 fn record_id(&self) -> Option<crate::Id> {{ self.id.clone() }}\n    \
                  fn record_updated_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {{ self.updated_at }}\n}}\n"
             ));
         }

@@ -17,10 +17,11 @@ use std::future::Future;
 
 pub const PER_PAGE: i64 = 100;
 
-/// A record that incremental sync can follow (every resource with an integer id and an
-/// `updated_at`; implemented by the build script).
+/// A record that incremental sync can follow (every resource with an id and an `updated_at`;
+/// implemented by the build script). Ids may be integers or strings (team templates have
+/// GUIDs): the cursor keeps them as they came.
 pub trait Synced {
-    fn record_id(&self) -> Option<i64>;
+    fn record_id(&self) -> Option<crate::Id>;
     fn record_updated_at(&self) -> Option<DateTime<Utc>>;
 }
 
@@ -28,7 +29,8 @@ pub trait Synced {
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SyncCursor {
     pub since: Option<DateTime<Utc>>,
-    pub seen_at_since: Vec<i64>,
+    /// Integers or strings (a cursor stored with integer ids reads back the same).
+    pub seen_at_since: Vec<crate::Id>,
 }
 
 /// The filters of one sync request; map it onto a list builder with [`sync_request!`](crate::sync_request).
@@ -169,23 +171,28 @@ where
         }
     }
 
-    /// Records `item` in the cursor; false if it was already seen.
+    /// Records `item` in the cursor; false if it was already seen. A record without an id
+    /// still moves the cursor (it cannot be told apart from another at the same instant, so
+    /// it is handed out again if asked for again: never lost, never a loop).
     fn take(&mut self, item: &E::Item) -> bool {
-        let (Some(id), Some(at)) = (item.record_id(), item.record_updated_at()) else {
+        let Some(at) = item.record_updated_at() else {
             return true;
         };
+        let id = item.record_id();
         match self.cursor.since {
             Some(since) if at < since => false,
             Some(since) if at == since => {
-                if self.cursor.seen_at_since.contains(&id) {
-                    return false;
+                if let Some(id) = id {
+                    if self.cursor.seen_at_since.contains(&id) {
+                        return false;
+                    }
+                    self.cursor.seen_at_since.push(id);
                 }
-                self.cursor.seen_at_since.push(id);
                 true
             }
             _ => {
                 self.cursor.since = Some(at);
-                self.cursor.seen_at_since = vec![id];
+                self.cursor.seen_at_since = id.into_iter().collect();
                 true
             }
         }

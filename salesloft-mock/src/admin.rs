@@ -28,8 +28,11 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/clock", post(clock))
         .route("/settings", post(settings))
         .route("/seed_people", post(seed_people))
-        .route("/records/{resource}", get(records).delete(clear_records))
-        .route("/records/{resource}/{id}", get(record).patch(patch_record))
+        .route("/seed/{*resource}", post(seed))
+        .route(
+            "/records/{*path}",
+            get(records).delete(clear_records).patch(patch_record),
+        )
         .layer(middleware::from_fn_with_state(shared, guard))
 }
 
@@ -222,39 +225,64 @@ async fn seed_people(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn records(
+/// `{"count": 250, "spread_micros": 1000, "seed": 7}`: records of any list resource.
+async fn seed(
     State(shared): State<Arc<Shared>>,
     Path(resource): Path<String>,
-) -> Result<Json<Value>, AdminError> {
-    Ok(Json(json!(shared.records(&resource)?)))
+    request: Result<Json<crate::seed::SeedRequest>, JsonRejection>,
+) -> Result<StatusCode, AdminError> {
+    shared.seed(&resource, body(request)?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `records/notes`, `records/activities/calls` (a resource), or the same with `/{id}` (one
+/// of its records).
+fn record_path(path: &str) -> (&str, Option<&str>) {
+    let path = path.trim_matches('/');
+    if crate::catalog::catalog().find(path).is_some() {
+        return (path, None);
+    }
+    match path.rsplit_once('/') {
+        Some((resource, id)) => (resource, Some(id)),
+        None => (path, None),
+    }
+}
+
+async fn records(
+    State(shared): State<Arc<Shared>>,
+    Path(path): Path<String>,
+) -> Result<Response, AdminError> {
+    Ok(match record_path(&path) {
+        (resource, None) => Json(json!(shared.records(resource)?)).into_response(),
+        (resource, Some(id)) => match shared.record(resource, id)? {
+            Some(record) => Json(record).into_response(),
+            None => refuse(StatusCode::NOT_FOUND, "no such record"),
+        },
+    })
 }
 
 async fn clear_records(
     State(shared): State<Arc<Shared>>,
-    Path(resource): Path<String>,
+    Path(path): Path<String>,
 ) -> Result<StatusCode, AdminError> {
-    shared.clear_records(&resource)?;
+    shared.clear_records(record_path(&path).0)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn record(
-    State(shared): State<Arc<Shared>>,
-    Path((resource, id)): Path<(String, i64)>,
-) -> Result<Response, AdminError> {
-    Ok(match shared.record(&resource, id)? {
-        Some(record) => Json(record).into_response(),
-        None => refuse(StatusCode::NOT_FOUND, "no such record"),
-    })
-}
-
-/// `{"email": "sandy@newco.test"}`: sets the fields as given.
+/// `{"email": "sandy@newco.test"}`: sets the fields as given and moves `updated_at` to now
+/// (`"keep_updated_at": true` leaves it).
 async fn patch_record(
     State(shared): State<Arc<Shared>>,
-    Path((resource, id)): Path<(String, i64)>,
+    Path(path): Path<String>,
     fields: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<Response, AdminError> {
     let fields = body(fields)?;
-    Ok(if shared.patch_record(&resource, id, fields)? {
+    let (resource, Some(id)) = record_path(&path) else {
+        return Err(AdminError(
+            "PATCH names one record: records/{resource}/{id}".into(),
+        ));
+    };
+    Ok(if shared.patch_record(resource, id, fields)? {
         StatusCode::NO_CONTENT.into_response()
     } else {
         refuse(StatusCode::NOT_FOUND, "no such record")

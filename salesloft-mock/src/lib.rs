@@ -20,6 +20,7 @@
 
 mod admin;
 pub mod call;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -28,8 +29,10 @@ pub mod oauth;
 pub mod outbox;
 pub mod params;
 pub mod ratelimit;
+pub mod records;
 pub mod request_log;
 pub mod resources;
+pub mod seed;
 pub mod server;
 pub mod spec_routes;
 pub mod state;
@@ -166,15 +169,42 @@ impl SandboxHandle {
         self.shared.seed_people(count, 0)
     }
 
+    /// Adds `count` records of `resource` made from its schema (`POST /__admin/seed/{resource}`):
+    /// `resource` is the list's path after `/v2/` (`notes`, `activities/calls`), `updated_at`
+    /// `spread_micros` apart (the newest now), the same `seed` giving the same records.
+    pub fn seed(
+        &self,
+        resource: &str,
+        count: usize,
+        spread_micros: i64,
+        seed: u64,
+    ) -> Result<(), AdminError> {
+        let request = seed::SeedRequest {
+            count,
+            spread_micros,
+            seed,
+        };
+        self.shared.seed(resource, request)
+    }
+
+    /// The names of the list resources (`notes`, `activities/calls`, ...), each seedable.
+    pub fn resources(&self) -> Vec<String> {
+        catalog::catalog()
+            .resources
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Removes every person (`/__admin/seed_people` with `replace`).
     pub fn remove_people(&self) {
         self.shared.remove_people();
     }
 
     /// One record as the API shows it (`GET /__admin/records/{resource}/{id}`); `resource` is
-    /// `people`, `accounts`, `cadences`, `cadence_memberships` or `users`.
-    pub fn record(&self, resource: &str, id: i64) -> Option<Value> {
-        self.shared.record(resource, id).ok().flatten()
+    /// a list resource's path after `/v2/` (`people`, `notes`, `activities/calls`).
+    pub fn record(&self, resource: &str, id: impl ToString) -> Option<Value> {
+        self.shared.record(resource, &id.to_string()).ok().flatten()
     }
 
     /// Every record of `resource` (`GET /__admin/records/{resource}`).
@@ -187,8 +217,6 @@ impl SandboxHandle {
         self.shared.clear_records(resource)
     }
 
-    /// Sets fields on a record as given (`PATCH /__admin/records/{resource}/{id}`); false when
-    /// it does not exist.
     /// Every webhook delivery attempt so far (`GET /__admin/webhook_deliveries`).
     pub fn webhook_deliveries(&self) -> Vec<webhooks::DeliveryAttempt> {
         self.shared.store().outbox.log()
@@ -208,12 +236,15 @@ impl SandboxHandle {
         self.shared.inject_webhook_fault(fault, count)
     }
 
+    /// Sets fields on a record as given and moves its `updated_at` to now, unless `fields`
+    /// has `"keep_updated_at": true` (`PATCH /__admin/records/{resource}/{id}`); false when
+    /// it does not exist.
     pub fn patch_record(
         &self,
         resource: &str,
-        id: i64,
+        id: impl ToString,
         fields: Map<String, Value>,
     ) -> Result<bool, AdminError> {
-        self.shared.patch_record(resource, id, fields)
+        self.shared.patch_record(resource, &id.to_string(), fields)
     }
 }

@@ -2,9 +2,8 @@
 //! and the `metadata` block with totals only when `include_paging_counts=true`.
 
 use crate::error::ApiError;
-use crate::params::{Comparison, Params};
+use crate::params::Params;
 use crate::table::Record;
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
 
@@ -27,9 +26,6 @@ pub struct ListRequest {
     pub sort_by: String,
     sort: SortKey,
     pub descending: bool,
-    ids: Option<Vec<i64>>,
-    updated_at: Vec<(Comparison, DateTime<Utc>)>,
-    created_at: Vec<(Comparison, DateTime<Utc>)>,
     /// What the `metadata.filtering` block echoes.
     pub filtering: Map<String, Value>,
 }
@@ -54,23 +50,25 @@ pub fn cost(page: u64) -> u32 {
 }
 
 impl ListRequest {
-    /// Reads paging, sorting and the common filters (`ids[]`, `updated_at[..]`, `created_at[..]`).
-    /// `sortable` lists the string fields besides `updated_at`, `created_at` and `id`.
-    pub fn parse(params: &Params, sortable: &[&str]) -> Result<Self, ApiError> {
+    /// Reads paging and sorting (the filters are the resource's: `records`). `sortable` is what
+    /// the list's `sort_by` accepts besides `updated_at`, `created_at` and `id`; a list that
+    /// declares no `sort_by` (empty) ignores the sorting parameters, as an unknown filter.
+    pub fn parse(params: &Params, sortable: &[String]) -> Result<Self, ApiError> {
+        let declared = !sortable.is_empty();
         let per_page = params
             .get("per_page")
             .and_then(|p| p.trim().parse::<i64>().ok())
             .map_or(DEFAULT_PER_PAGE, |p| p.clamp(1, MAX_PER_PAGE as i64) as u64);
-        let sort_by = params.get("sort_by").unwrap_or("updated_at").to_string();
+        let asked = |name: &str| params.get(name).filter(|_| declared);
+        let sort_by = asked("sort_by").unwrap_or("updated_at").to_string();
         let sort = match sort_by.as_str() {
             "updated_at" => SortKey::UpdatedAt,
             "created_at" => SortKey::CreatedAt,
             "id" => SortKey::Id,
-            other if sortable.contains(&other) => SortKey::Field(other.to_string()),
+            other if sortable.iter().any(|s| s == other) => SortKey::Field(other.to_string()),
             _ => return Err(ApiError::invalid("sort_by", "is not a valid sort field")),
         };
-        let descending = match params
-            .get("sort_direction")
+        let descending = match asked("sort_direction")
             .map(str::to_ascii_uppercase)
             .as_deref()
         {
@@ -78,9 +76,6 @@ impl ListRequest {
             Some("ASC") => false,
             Some(_) => return Err(ApiError::invalid("sort_direction", "must be ASC or DESC")),
         };
-        let ids = params.ids("ids")?;
-        let updated_at = params.time_filters("updated_at")?;
-        let created_at = params.time_filters("created_at")?;
         let mut filtering = Map::new();
         for (key, value) in &params.0 {
             let name = key.trim_end_matches("[]");
@@ -95,23 +90,8 @@ impl ListRequest {
             sort_by,
             sort,
             descending,
-            ids,
-            updated_at,
-            created_at,
             filtering,
         })
-    }
-
-    fn keeps(&self, record: &Record) -> bool {
-        self.ids.as_ref().is_none_or(|ids| ids.contains(&record.id))
-            && self
-                .updated_at
-                .iter()
-                .all(|(c, at)| c.holds(record.updated_at, *at))
-            && self
-                .created_at
-                .iter()
-                .all(|(c, at)| c.holds(record.created_at, *at))
     }
 
     fn compare(&self, a: &Record, b: &Record) -> Ordering {
@@ -130,14 +110,14 @@ impl ListRequest {
         }
     }
 
-    /// The requested page of the records that pass the common filters and `extra`, in the
-    /// list envelope. Only the records up to this page are sorted.
+    /// The requested page of the records that pass `keep`, in the list envelope. Only the
+    /// records up to this page are sorted.
     pub fn respond<'a>(
         &self,
         records: impl Iterator<Item = &'a Record>,
-        extra: impl Fn(&Record) -> bool,
+        keep: impl Fn(&Record) -> bool,
     ) -> Value {
-        let mut matching: Vec<&Record> = records.filter(|r| self.keeps(r) && extra(r)).collect();
+        let mut matching: Vec<&Record> = records.filter(|r| keep(r)).collect();
         let total = matching.len() as u64;
         let start = (self.page - 1).saturating_mul(self.per_page);
         let end = start.saturating_add(self.per_page).min(total);
@@ -190,7 +170,7 @@ impl ListRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, Utc};
 
     fn records(n: i64) -> Vec<Record> {
         let start = Utc::now();
@@ -205,7 +185,7 @@ mod tests {
     }
 
     fn page(query: &str, rows: &[Record]) -> Value {
-        ListRequest::parse(&Params::parse(Some(query)), &[])
+        ListRequest::parse(&Params::parse(Some(query)), &["name".to_string()])
             .unwrap()
             .respond(rows.iter(), |_| true)
     }
@@ -266,8 +246,15 @@ mod tests {
 
     #[test]
     fn bad_sort_gets_422() {
-        assert!(ListRequest::parse(&Params::parse(Some("sort_by=shoe_size")), &[]).is_err());
-        assert!(ListRequest::parse(&Params::parse(Some("sort_direction=sideways")), &[]).is_err());
+        let declared = ["name".to_string()];
+        assert!(ListRequest::parse(&Params::parse(Some("sort_by=shoe_size")), &declared).is_err());
+        assert!(
+            ListRequest::parse(&Params::parse(Some("sort_direction=sideways")), &declared).is_err()
+        );
+        assert!(
+            ListRequest::parse(&Params::parse(Some("sort_by=shoe_size")), &[]).is_ok(),
+            "a list that declares no sort ignores the parameter"
+        );
     }
 
     #[test]

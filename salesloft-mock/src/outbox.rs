@@ -8,6 +8,50 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 
+/// The event types the service documents (SERVICE.md §7); a subscription names one of them.
+pub const EVENT_TYPES: &[&str] = &[
+    "account_created",
+    "account_updated",
+    "account_deleted",
+    "bulk_job_completed",
+    "cadence_created",
+    "cadence_updated",
+    "cadence_deleted",
+    "cadence_membership_created",
+    "cadence_membership_updated",
+    "call_created",
+    "call_updated",
+    "call_data_record_created",
+    "call_data_record_updated",
+    "conversation_created",
+    "conversation_updated",
+    "email_updated",
+    "meeting_booked",
+    "meeting_updated",
+    "note_created",
+    "note_updated",
+    "note_deleted",
+    "person_created",
+    "person_updated",
+    "person_deleted",
+    "step_created",
+    "step_updated",
+    "step_deleted",
+    "success_created",
+    "task_created",
+    "task_updated",
+    "task_completed",
+    "task_deleted",
+    "user_created",
+    "user_updated",
+];
+
+/// The event a resource sends for `action` (`note` + `created`), if the service has it.
+pub fn event_of(singular: &str, action: &str) -> Option<String> {
+    let event = format!("{singular}_{action}");
+    EVENT_TYPES.contains(&event.as_str()).then_some(event)
+}
+
 /// Attempts per delivery: the first and three more.
 pub const ATTEMPTS: u32 = 4;
 /// Between attempts, on the sandbox's clock.

@@ -3,9 +3,10 @@
 //! route is answered by `spec_routes` from the spec.
 
 pub use crate::call::{Call, Reply};
+use crate::catalog::catalog;
 use crate::error::ApiError;
-use crate::listing::ListRequest;
 use crate::params::{int_field, str_field};
+use crate::records;
 use crate::store::{Store, account_fields, person_fields};
 use crate::table::{Record, Table};
 use axum::http::{Method, StatusCode};
@@ -117,9 +118,9 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
         ["accounts", a] if m == Method::GET => id(a).and_then(|a| get(&store.accounts, a)),
         ["accounts", a] if m == Method::PUT => id(a).and_then(|a| update_account(store, call, a)),
         ["accounts", a] if m == Method::DELETE => id(a).and_then(|a| delete_account(store, a)),
-        ["cadences"] if m == Method::GET => list_cadences(store, call),
+
         ["cadences", c] if m == Method::GET => id(c).and_then(|c| get(&store.cadences, c)),
-        ["cadence_memberships"] if m == Method::GET => list_memberships(store, call),
+
         ["cadence_memberships"] if m == Method::POST => create_membership(store, call),
         ["cadence_memberships", c] if m == Method::GET => {
             id(c).and_then(|c| get(&store.memberships, c))
@@ -146,34 +147,29 @@ fn get(table: &Table, id: i64) -> Result<Reply, ApiError> {
 }
 
 fn list_users(store: &Store, call: &Call) -> Result<Reply, ApiError> {
-    let list = ListRequest::parse(call.params, &["name", "email"])?;
-    let mut body = list.respond(store.users.rows.values(), |_| true);
-    if !call.params.has("page") {
+    let mut reply = records::list(store, resource("users")?, call, |_| true)?;
+    if !call.params.has("page")
+        && let Reply::Json(_, body) = &mut reply
+        && let Some(metadata) = body["metadata"].as_object_mut()
+    {
         // SERVICE.md §2: /v2/users has no paging without a `page` parameter.
-        if let Some(metadata) = body["metadata"].as_object_mut() {
-            metadata.remove("paging");
-        }
+        metadata.remove("paging");
     }
-    ok(body)
+    Ok(reply)
+}
+
+/// The catalog's entry of a resource these hooks serve (each is a list resource of the spec).
+fn resource(name: &str) -> Result<&'static crate::catalog::Resource, ApiError> {
+    catalog().find(name).ok_or_else(ApiError::not_found)
 }
 
 // ---- people ----
 
 fn list_people(store: &Store, call: &Call) -> Result<Reply, ApiError> {
-    let list = ListRequest::parse(
-        call.params,
-        &[
-            "last_contacted_at",
-            "email_address",
-            "first_name",
-            "last_name",
-        ],
-    )?;
     let emails: Option<Vec<String>> = call
         .params
         .list("email_addresses")
-        .map(|v| v.iter().map(|e| e.to_lowercase()).collect());
-    let accounts = call.params.ids("account_id")?;
+        .map(|v| v.iter().map(|e| email_key(e)).collect());
     let cadence_people: Option<Vec<i64>> = call.params.ids("cadence_id")?.map(|cadences| {
         store
             .memberships
@@ -183,18 +179,15 @@ fn list_people(store: &Store, call: &Call) -> Result<Reply, ApiError> {
             .filter_map(|m| embedded_id(&m.fields, "person"))
             .collect()
     });
-    let body = list.respond(store.people.rows.values(), |person| {
+    records::list(store, resource("people")?, call, |person| {
         emails.as_ref().is_none_or(|emails| {
             person
                 .str_field("email_address")
-                .is_some_and(|e| emails.contains(&e.to_lowercase()))
-        }) && accounts.as_ref().is_none_or(|ids| {
-            embedded_id(&person.fields, "account").is_some_and(|a| ids.contains(&a))
+                .is_some_and(|e| emails.contains(&email_key(e)))
         }) && cadence_people
             .as_ref()
             .is_none_or(|ids| ids.contains(&person.id))
-    });
-    ok(body)
+    })
 }
 
 fn embedded_id(fields: &Map<String, Value>, name: &str) -> Option<i64> {
@@ -513,19 +506,18 @@ fn checked_domain(body: &Map<String, Value>) -> Result<Option<String>, ApiError>
 }
 
 fn list_accounts(store: &Store, call: &Call) -> Result<Reply, ApiError> {
-    let list = ListRequest::parse(call.params, &["name", "domain", "last_contacted_at"])?;
     let domains: Option<Vec<String>> = call
         .params
         .list("domain")
         .map(|v| v.iter().map(|d| domain_key(d)).collect());
-    let body = list.respond(store.accounts.rows.values(), |account| {
+    let accounts = resource("accounts")?;
+    records::list_with(store, accounts, call, &["domain"], |account| {
         domains.as_ref().is_none_or(|domains| {
             account
                 .str_field("domain")
                 .is_some_and(|d| domains.contains(&domain_key(d)))
         })
-    });
-    ok(body)
+    })
 }
 
 fn create_account(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
@@ -596,32 +588,6 @@ fn delete_account(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
 }
 
 // ---- cadences and memberships ----
-
-fn list_cadences(store: &Store, call: &Call) -> Result<Reply, ApiError> {
-    let list = ListRequest::parse(call.params, &["name"])?;
-    let team = call.params.get("team_cadence").map(|t| t == "true");
-    let body = list.respond(store.cadences.rows.values(), |cadence| {
-        team.is_none_or(|team| cadence.fields.get("team_cadence") == Some(&json!(team)))
-    });
-    ok(body)
-}
-
-fn list_memberships(store: &Store, call: &Call) -> Result<Reply, ApiError> {
-    let list = ListRequest::parse(call.params, &[])?;
-    let people = call.params.ids("person_id")?;
-    let cadences = call.params.ids("cadence_id")?;
-    let on_cadence = call.params.get("currently_on_cadence").map(|v| v == "true");
-    let body = list.respond(store.memberships.rows.values(), |m| {
-        people
-            .as_ref()
-            .is_none_or(|ids| embedded_id(&m.fields, "person").is_some_and(|p| ids.contains(&p)))
-            && cadences.as_ref().is_none_or(|ids| {
-                embedded_id(&m.fields, "cadence").is_some_and(|c| ids.contains(&c))
-            })
-            && on_cadence.is_none_or(|on| m.fields.get("currently_on_cadence") == Some(&json!(on)))
-    });
-    ok(body)
-}
 
 /// An integer parameter of a create: from the query, as the document declares (SERVICE.md
 /// §1.9), or else from the body, which the service reads too.

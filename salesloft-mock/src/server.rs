@@ -460,6 +460,14 @@ fn dispatch(
         }
         return result;
     }
+    if let Some(result) = crate::records::route(store, &call) {
+        if let Ok(reply) = &result
+            && change.emit(store, reply, request.now)
+        {
+            shared.outbox_ready.notify_one();
+        }
+        return result;
+    }
     match shared.routes.find(method, path) {
         Some(route) => route.answer(&request.params, &body),
         None => Err(ApiError::not_found()),

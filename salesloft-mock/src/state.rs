@@ -2,10 +2,13 @@
 //! and `/__admin` (HTTP, for other languages) are two doors to these same calls, so a test in
 //! Rust and a test in Python seed and inspect the sandbox alike.
 
+use crate::catalog::{IdForm, catalog};
 use crate::clock::Clock;
 use crate::request_log::LoggedRequest;
+use crate::seed::SeedRequest;
 use crate::spec_routes::SpecRoutes;
 use crate::store::{Fault, Store};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::sync::{Mutex, MutexGuard};
 
@@ -28,8 +31,29 @@ pub struct AdminError(pub String);
 
 /// The most faults that can be pending at once.
 pub const MAX_PENDING_FAULTS: usize = 100_000;
-/// The most people one seeding call adds.
+/// The most records one seeding call adds.
 pub const MAX_SEEDED_PEOPLE: usize = 1_000_000;
+
+/// A seeding call's count and spread, or why they cannot be used.
+fn check_seed(count: usize, spread_micros: i64, now: DateTime<Utc>) -> Result<(), AdminError> {
+    if count > MAX_SEEDED_PEOPLE {
+        return Err(AdminError(format!(
+            "at most {MAX_SEEDED_PEOPLE} records at a time"
+        )));
+    }
+    let oldest = i64::try_from(count.saturating_sub(1))
+        .ok()
+        .and_then(|steps| steps.checked_mul(spread_micros))
+        .filter(|micros| *micros >= 0)
+        .and_then(|micros| now.checked_sub_signed(chrono::Duration::microseconds(micros)))
+        .filter(|oldest| Clock::in_range(*oldest));
+    if oldest.is_none() {
+        return Err(AdminError(
+            "spread_micros must be at least 0 and keep every timestamp after the year 0".into(),
+        ));
+    }
+    Ok(())
+}
 
 impl Shared {
     pub fn new(store: Store, clock: Clock) -> Self {
@@ -100,24 +124,20 @@ impl Shared {
     /// Adds `count` people (`person<n>@sandbox.example`); with `spread_micros`, each has its
     /// own `updated_at`, that far apart, the newest now.
     pub fn seed_people(&self, count: usize, spread_micros: i64) -> Result<(), AdminError> {
-        if count > MAX_SEEDED_PEOPLE {
-            return Err(AdminError(format!(
-                "at most {MAX_SEEDED_PEOPLE} people at a time"
-            )));
-        }
+        check_seed(count, spread_micros, self.clock.now())?;
+        self.store()
+            .seed_people(self.clock.now(), count, spread_micros);
+        Ok(())
+    }
+
+    /// Adds `count` records of `resource` (`notes`, `activities/calls`) made from its schema,
+    /// `spread_micros` apart in `updated_at` (the newest now); the same `seed` gives the same
+    /// records.
+    pub fn seed(&self, resource: &str, request: SeedRequest) -> Result<(), AdminError> {
+        let found = catalog().find(resource).ok_or_else(|| unknown(resource))?;
         let now = self.clock.now();
-        let oldest = i64::try_from(count.saturating_sub(1))
-            .ok()
-            .and_then(|steps| steps.checked_mul(spread_micros))
-            .filter(|micros| *micros >= 0)
-            .and_then(|micros| now.checked_sub_signed(chrono::Duration::microseconds(micros)))
-            .filter(|oldest| Clock::in_range(*oldest));
-        if oldest.is_none() {
-            return Err(AdminError(
-                "spread_micros must be at least 0 and keep every timestamp after the year 0".into(),
-            ));
-        }
-        self.store().seed_people(now, count, spread_micros);
+        check_seed(request.count, request.spread_micros, now)?;
+        crate::seed::seed(&mut self.store(), found, now, request);
         Ok(())
     }
 
@@ -128,10 +148,13 @@ impl Shared {
 
     /// The record of `resource` (`people`, `accounts`, `cadences`, `cadence_memberships`,
     /// `users`) with `id`, as the API shows it.
-    pub fn record(&self, resource: &str, id: i64) -> Result<Option<Value>, AdminError> {
+    pub fn record(&self, resource: &str, id: &str) -> Result<Option<Value>, AdminError> {
         let store = self.store();
         let table = store.table(resource).ok_or_else(|| unknown(resource))?;
-        Ok(table.rows.get(&id).map(crate::table::Record::render))
+        let key = key(resource, id);
+        Ok(key
+            .and_then(|k| table.rows.get(&k))
+            .map(crate::table::Record::render))
     }
 
     /// Every record of `resource`, by id.
@@ -153,14 +176,21 @@ impl Shared {
         Ok(())
     }
 
-    /// Sets `fields` on a record as they are (no validation: for arranging a test). `false`
-    /// when there is no such record.
+    /// Sets `fields` on a record as they are (no validation: for arranging a test), and moves
+    /// its `updated_at` to now, as a change on the service would (sending the resource's
+    /// `_updated` event where it has one), unless `keep_updated_at` is true. `false` when
+    /// there is no such record.
     pub fn patch_record(
         &self,
         resource: &str,
-        id: i64,
-        fields: Map<String, Value>,
+        id: &str,
+        mut fields: Map<String, Value>,
     ) -> Result<bool, AdminError> {
+        let keep = match fields.remove("keep_updated_at") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(keep)) => keep,
+            Some(_) => return Err(AdminError("keep_updated_at is true or false".into())),
+        };
         if fields
             .keys()
             .any(|k| matches!(k.as_str(), "id" | "created_at" | "updated_at"))
@@ -169,12 +199,27 @@ impl Shared {
                 "id, created_at and updated_at are the sandbox's".into(),
             ));
         }
+        let now = self.clock.now();
         let mut store = self.store();
+        let key = key(resource, id);
         let table = store.table_mut(resource).ok_or_else(|| unknown(resource))?;
-        let Some(record) = table.rows.get_mut(&id) else {
+        let Some(record) = key.and_then(|k| table.rows.get_mut(&k)) else {
             return Ok(false);
         };
         record.fields.extend(fields);
+        if keep {
+            return Ok(true);
+        }
+        record.updated_at = now;
+        let shown = record.render();
+        let event = catalog()
+            .find(resource)
+            .and_then(|r| crate::outbox::event_of(&r.singular, "updated"));
+        if let Some(event) = event {
+            store.outbox.emit(&event, &shown, now);
+            drop(store);
+            self.outbox_ready.notify_one();
+        }
         Ok(true)
     }
 
@@ -188,9 +233,17 @@ impl Shared {
     }
 }
 
+/// The row a record id names, in the resource's form.
+fn key(resource: &str, id: &str) -> Option<i64> {
+    let form = catalog()
+        .find(resource)
+        .map_or(IdForm::Integer, |r| r.id_form);
+    crate::records::key_of(form, id)
+}
+
 fn unknown(resource: &str) -> AdminError {
     AdminError(format!(
-        "no such resource `{}`: people, accounts, cadences, cadence_memberships or users",
+        "no such resource `{}`: a list resource of the spec, by its path after /v2/ (`people`, `notes`, `activities/calls`, ...)",
         resource.escape_debug()
     ))
 }

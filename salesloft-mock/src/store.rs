@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::outbox::Outbox;
 use crate::request_log::{LoggedRequest, RequestLog};
-use crate::table::{Table, timestamp};
+use crate::table::{EMPTY, Table, timestamp};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -71,6 +71,9 @@ pub struct Store {
     pub(crate) accounts: Table,
     pub(crate) cadences: Table,
     pub(crate) memberships: Table,
+    /// The tables of every other list resource of the spec, by name (`notes`,
+    /// `activities/calls`), made on first write.
+    pub(crate) tables: HashMap<String, Table>,
     pub(crate) codes: HashMap<String, AuthCode>,
     pub(crate) access_tokens: HashMap<String, AccessToken>,
     pub(crate) refresh_tokens: HashMap<String, RefreshToken>,
@@ -96,6 +99,7 @@ impl Store {
             accounts: Table::default(),
             cadences: Table::default(),
             memberships: Table::default(),
+            tables: HashMap::new(),
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
@@ -184,7 +188,13 @@ impl Store {
             "accounts" => &self.accounts,
             "cadences" => &self.cadences,
             "cadence_memberships" => &self.memberships,
-            _ => return None,
+            "webhook_subscriptions" => &self.outbox.subscriptions,
+            other => {
+                return self
+                    .tables
+                    .get(other)
+                    .or_else(|| known(other).then_some(&EMPTY));
+            }
         })
     }
 
@@ -195,6 +205,8 @@ impl Store {
             "accounts" => &mut self.accounts,
             "cadences" => &mut self.cadences,
             "cadence_memberships" => &mut self.memberships,
+            "webhook_subscriptions" => &mut self.outbox.subscriptions,
+            other if known(other) => self.tables.entry(other.to_string()).or_default(),
             _ => return None,
         })
     }
@@ -218,6 +230,11 @@ impl Store {
             self.people.insert(at, fields);
         }
     }
+}
+
+/// Whether `resource` is a list resource of the spec.
+fn known(resource: &str) -> bool {
+    crate::catalog::catalog().find(resource).is_some()
 }
 
 fn config_log_limits(config: &Config) -> crate::request_log::Limits {

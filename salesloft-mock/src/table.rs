@@ -33,14 +33,23 @@ impl serde::Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(self.fields.len() + 3))?;
-        map.serialize_entry("id", &self.id)?;
-        for (key, value) in &self.fields {
+        // A resource whose ids are not integers keeps its id's form among its fields.
+        match self.fields.get("id") {
+            Some(id) => map.serialize_entry("id", id)?,
+            None => map.serialize_entry("id", &self.id)?,
+        }
+        for (key, value) in self.fields.iter().filter(|(key, _)| *key != "id") {
             map.serialize_entry(key, value)?;
         }
         map.serialize_entry("created_at", &timestamp(self.created_at))?;
         map.serialize_entry("updated_at", &timestamp(self.updated_at))?;
         map.end()
     }
+}
+
+/// The GUID form of row `key` of a resource whose ids are GUIDs.
+pub fn guid_of(key: i64) -> String {
+    format!("5eed0000-0000-4000-8000-{key:012x}")
 }
 
 /// Timestamps as SalesLoft sends them: microseconds and the team's offset.
@@ -57,7 +66,28 @@ pub struct Table {
     pub(crate) rows: BTreeMap<i64, Record>,
 }
 
+/// The table of a resource that has no records yet.
+pub static EMPTY: Table = Table {
+    next_id: 0,
+    rows: BTreeMap::new(),
+};
+
 impl Table {
+    /// Inserts a record whose id has `form` on the wire (a GUID resource keeps the GUID among
+    /// its fields).
+    pub fn insert_as(
+        &mut self,
+        now: DateTime<Utc>,
+        mut fields: Map<String, Value>,
+        form: crate::catalog::IdForm,
+    ) -> &Record {
+        fields.remove("id");
+        if form == crate::catalog::IdForm::Guid {
+            fields.insert("id".into(), json!(guid_of(self.next_id + 1)));
+        }
+        self.insert(now, fields)
+    }
+
     pub fn insert(&mut self, now: DateTime<Utc>, fields: Map<String, Value>) -> &Record {
         self.next_id += 1;
         let id = self.next_id;

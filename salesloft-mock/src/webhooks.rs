@@ -10,6 +10,7 @@
 //! key, or sent twice.
 
 use crate::call::{Call, Reply};
+use crate::catalog::catalog;
 use crate::error::ApiError;
 use crate::outbox::{Pending, text};
 use crate::state::Shared;
@@ -22,47 +23,9 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 pub use crate::outbox::{
-    ATTEMPTS, DeliveryAttempt, LOG_BYTES, LOG_LIMIT, MAX_SUBSCRIPTIONS, RETRY_AFTER_SECONDS,
-    WebhookFault,
+    ATTEMPTS, DeliveryAttempt, EVENT_TYPES, LOG_BYTES, LOG_LIMIT, MAX_SUBSCRIPTIONS,
+    RETRY_AFTER_SECONDS, WebhookFault, event_of,
 };
-
-/// The event types the service documents (SERVICE.md §7); a subscription names one of them.
-pub const EVENT_TYPES: &[&str] = &[
-    "account_created",
-    "account_updated",
-    "account_deleted",
-    "bulk_job_completed",
-    "cadence_created",
-    "cadence_updated",
-    "cadence_deleted",
-    "cadence_membership_created",
-    "cadence_membership_updated",
-    "call_created",
-    "call_updated",
-    "call_data_record_created",
-    "call_data_record_updated",
-    "conversation_created",
-    "conversation_updated",
-    "email_updated",
-    "meeting_booked",
-    "meeting_updated",
-    "note_created",
-    "note_updated",
-    "note_deleted",
-    "person_created",
-    "person_updated",
-    "person_deleted",
-    "step_created",
-    "step_updated",
-    "step_deleted",
-    "success_created",
-    "task_created",
-    "task_updated",
-    "task_completed",
-    "task_deleted",
-    "user_created",
-    "user_updated",
-];
 
 /// How long one attempt may take.
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -81,50 +44,65 @@ pub fn sign(token: &str, body: &[u8]) -> String {
 /// record is sent as it was).
 pub enum Change {
     None,
-    Written(&'static str),
+    Written(String),
     /// An upsert of `person` or `account`: created or updated, as its answer says.
     Upserted(&'static str),
-    Deleted(&'static str, Value),
+    Deleted(String, Value),
 }
 
 impl Change {
+    /// The rule: a create sends `<singular>_created`, an update `_updated`, a delete
+    /// `_deleted`, where the service has that event. Hooks: upserts (created or updated, as
+    /// the answer says), a task marked completed, and taking a person off a cadence (the
+    /// membership stays: an update).
     pub fn before(store: &Store, call: &Call) -> Self {
         let m = call.method;
-        let id = |s: &str| s.parse::<i64>().ok();
-        let as_was =
-            |table: &Table, raw: &str| id(raw).and_then(|i| table.rows.get(&i)).map(Record::render);
         match call.segments.as_slice() {
-            ["people"] if m == Method::POST => Self::Written("person_created"),
-            ["person_upserts"] if m == Method::POST => Self::Upserted("person"),
-            ["account_upserts"] if m == Method::POST => Self::Upserted("account"),
-            ["people", _] if m == Method::PUT => Self::Written("person_updated"),
-            ["people", p] if m == Method::DELETE => {
-                as_was(&store.people, p).map_or(Self::None, |r| Self::Deleted("person_deleted", r))
-            }
-            ["accounts"] if m == Method::POST => Self::Written("account_created"),
-            ["accounts", _] if m == Method::PUT => Self::Written("account_updated"),
-            ["accounts", a] if m == Method::DELETE => as_was(&store.accounts, a)
-                .map_or(Self::None, |r| Self::Deleted("account_deleted", r)),
-            ["cadence_memberships"] if m == Method::POST => {
-                Self::Written("cadence_membership_created")
-            }
-            // Taking a person off a cadence keeps the membership, no longer current: an update.
-            ["cadence_memberships", c] if m == Method::DELETE => as_was(&store.memberships, c)
-                .map_or(Self::None, |mut r| {
-                    r["currently_on_cadence"] = json!(false);
-                    Self::Deleted("cadence_membership_updated", r)
-                }),
-            _ => Self::None,
+            ["person_upserts"] if m == Method::POST => return Self::Upserted("person"),
+            ["account_upserts"] if m == Method::POST => return Self::Upserted("account"),
+            _ => {}
         }
+        let Some((resource, id)) = catalog().for_path(&call.segments) else {
+            return Self::None;
+        };
+        let as_was = |raw: &str| {
+            let key = crate::records::key_of(resource.id_form, raw)?;
+            store
+                .table(&resource.name)?
+                .rows
+                .get(&key)
+                .map(Record::render)
+        };
+        let event = |action| event_of(&resource.singular, action);
+        let completes = call.body.get("current_state").and_then(Value::as_str) == Some("completed");
+        let change = match id {
+            // A task marked done sends `task_completed` rather than `task_updated`.
+            Some(_) if m == Method::PUT && resource.name == "tasks" && completes => {
+                event("completed").map(Self::Written)
+            }
+            None if m == Method::POST => event("created").map(Self::Written),
+            Some(_) if m == Method::PUT => event("updated").map(Self::Written),
+            Some(raw) if m == Method::DELETE && resource.name == "cadence_memberships" => {
+                as_was(raw).map(|mut record| {
+                    record["currently_on_cadence"] = json!(false);
+                    Self::Deleted("cadence_membership_updated".into(), record)
+                })
+            }
+            Some(raw) if m == Method::DELETE => {
+                event("deleted").and_then(|e| Some(Self::Deleted(e, as_was(raw)?)))
+            }
+            _ => None,
+        };
+        change.unwrap_or(Self::None)
     }
 
     /// Queues the deliveries of a change that succeeded; true if any was queued.
     pub fn emit(self, store: &mut Store, reply: &Reply, now: DateTime<Utc>) -> bool {
         let (event_type, record) = match self {
             Self::None => return false,
-            Self::Deleted(event_type, record) => (event_type.to_string(), record),
+            Self::Deleted(event_type, record) => (event_type, record),
             Self::Written(event_type) => match written(reply) {
-                Some(record) => (event_type.to_string(), record),
+                Some(record) => (event_type, record),
                 None => return false,
             },
             Self::Upserted(kind) => match written(reply) {

@@ -304,10 +304,13 @@ async fn cadences_and_memberships() {
 #[tokio::test]
 async fn every_declared_route_answers_and_checks_required_parameters() {
     let api = Api::start().await;
+    api.sandbox.seed("steps", 3, 0, 1).unwrap();
     let steps = api.get("/v2/steps.json").await;
     assert_eq!(steps.status, 200);
-    assert!(steps.body["data"].is_array() && steps.body["metadata"]["paging"].is_object());
-    assert_eq!(api.get("/v2/steps/42.json").await.status, 200);
+    assert_eq!(steps.body["data"].as_array().unwrap().len(), 3);
+    assert!(steps.body["metadata"]["paging"].is_object());
+    assert_eq!(api.get("/v2/steps/2.json").await.status, 200);
+    assert_eq!(api.get("/v2/steps/42.json").await.status, 404);
     assert_eq!(api.get("/v2/webhook_subscriptions").await.status, 200);
     let note = api.post("/v2/notes.json", json!({"content": "hi"})).await;
     assert_eq!(note.status, 422);
@@ -316,7 +319,24 @@ async fn every_declared_route_answers_and_checks_required_parameters() {
         "{}",
         note.body
     );
-    assert_eq!(api.delete("/v2/notes/3.json").await.status, 204);
+    let note = api
+        .post(
+            "/v2/notes.json",
+            json!({"content": "hi", "associated_with_type": "Person", "associated_with_id": 1}),
+        )
+        .await;
+    assert_eq!(note.status, 200, "{}", note.body);
+    assert_eq!(note.body["data"]["associated_with"]["id"], 1);
+    assert_eq!(note.body["data"]["user"]["id"], 1, "the caller wrote it");
+    let id = note.body["data"]["id"].as_i64().unwrap();
+    assert_eq!(
+        api.delete(&format!("/v2/notes/{id}.json")).await.status,
+        204
+    );
+    assert_eq!(
+        api.delete(&format!("/v2/notes/{id}.json")).await.status,
+        404
+    );
     assert_eq!(
         api.get("/v2/nothing_here.json").await.body,
         json!({"error": "Not Found"})
@@ -370,4 +390,149 @@ async fn bad_input_gets_4xx_never_a_crash() {
     let wrong_type = api.put("/v2/people/1.json", json!({"tags": 5})).await;
     assert_eq!(wrong_type.status, 422);
     assert_eq!(api.get("/v2/me.json").await.status, 200, "still serving");
+}
+
+/// Every list resource filters, sorts and pages by what its list declares: here calls and
+/// notes, which no hand-written code serves.
+#[tokio::test]
+async fn lists_filter_sort_and_page_as_declared_and_refuse_bad_values() {
+    let api = Api::start().await;
+    api.sandbox.seed("people", 5, 0, 1).unwrap();
+    api.sandbox.seed("activities/calls", 120, 1_000, 2).unwrap();
+    api.sandbox.seed("notes", 30, 1_000, 3).unwrap();
+    let ids = |answer: &common::Answer| -> Vec<i64> {
+        answer.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+
+    let all = api.get("/v2/activities/calls.json?per_page=1000").await;
+    assert_eq!(all.body["metadata"]["paging"]["per_page"], 100, "clamped");
+    assert_eq!(ids(&all).len(), 100);
+    let person = all.body["data"][0]["called_person"]["id"].as_i64().unwrap();
+    let theirs = api
+        .get(&format!(
+            "/v2/activities/calls.json?person_id[]={person}&per_page=100"
+        ))
+        .await;
+    assert!(!ids(&theirs).is_empty());
+    assert!(
+        theirs.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["called_person"]["id"] == person),
+        "person_id[] filters on the call's person"
+    );
+    assert_eq!(
+        ids(&api.get("/v2/activities/calls.json?ids[]=3&ids[]=5").await),
+        [5, 3]
+    );
+
+    // Bracket filters on updated_at and created_at, ascending sort where declared.
+    let notes = api
+        .get("/v2/notes.json?sort_by=updated_at&sort_direction=ASC&per_page=100")
+        .await;
+    let data = notes.body["data"].as_array().unwrap();
+    let times: Vec<&str> = data
+        .iter()
+        .map(|n| n["updated_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "ascending: {times:?}"
+    );
+    let tenth = times[9].replace('+', "%2B");
+    let newer = api
+        .get(&format!(
+            "/v2/notes.json?updated_at[gt]={tenth}&per_page=100"
+        ))
+        .await;
+    assert_eq!(ids(&newer).len(), 20);
+    assert_eq!(
+        ids(&api
+            .get("/v2/notes.json?no_such_filter=1&per_page=100")
+            .await)
+        .len(),
+        30,
+        "an unknown filter is ignored"
+    );
+    for bad in [
+        "/v2/notes.json?updated_at[gt]=yesterday",
+        "/v2/notes.json?ids[]=abc",
+        "/v2/notes.json?sort_by=shoe_size",
+    ] {
+        let refused = api.get(bad).await;
+        assert_eq!(refused.status, 422, "{bad}");
+        assert!(
+            refused.body["errors"].is_object(),
+            "{bad}: {}",
+            refused.body
+        );
+    }
+    // A note's person is one of the sandbox's people.
+    let person = data[0]["associated_with"]["id"].as_i64().unwrap();
+    assert_eq!(
+        api.get(&format!("/v2/people/{person}.json")).await.status,
+        200
+    );
+    // Deep pages cost what the service charges.
+    let deep = api.get("/v2/notes.json?page=101").await;
+    assert_eq!(deep.header("x-ratelimit-endpoint-cost"), Some("3"));
+    assert_eq!(deep.body["data"], json!([]));
+}
+
+/// Writes to any resource send the events the service has for it.
+#[tokio::test]
+async fn writes_send_the_resources_events() {
+    let api = Api::start().await;
+    for event in ["note_created", "note_updated", "note_deleted"] {
+        let subscribed = api
+            .post(
+                "/v2/webhook_subscriptions",
+                json!({"callback_url": "http://127.0.0.1:9/hook", "callback_token": "t", "event_type": event}),
+            )
+            .await;
+        assert_eq!(subscribed.status, 200);
+    }
+    let note = api
+        .post(
+            "/v2/notes.json",
+            json!({"content": "hi", "associated_with_type": "person", "associated_with_id": 1}),
+        )
+        .await;
+    let id = note.body["data"]["id"].as_i64().unwrap();
+    let path = format!("/v2/notes/{id}.json");
+    assert_eq!(
+        api.put(&path, json!({"content": "again"})).await.status,
+        200
+    );
+    assert_eq!(api.delete(&path).await.status, 204);
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = api
+            .sandbox
+            .webhook_deliveries()
+            .into_iter()
+            .filter(|d| d.attempt == 1)
+            .map(|d| (d.event_type, d.record_id))
+            .collect();
+        if seen.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    seen.sort();
+    let id = Some(id);
+    assert_eq!(
+        seen,
+        [
+            ("note_created".to_string(), id),
+            ("note_deleted".to_string(), id),
+            ("note_updated".to_string(), id)
+        ]
+    );
 }

@@ -44,7 +44,7 @@ proptest! {
     fn query_parsing_never_panics(query in query_text(), raw in any::<String>()) {
         for text in [query.as_str(), raw.as_str()] {
             let params = Params::parse(Some(text));
-            let _ = ListRequest::parse(&params, &["name"]);
+            let _ = ListRequest::parse(&params, &["name".to_string()]);
             let _ = params.ids("ids");
             let _ = params.time_filters("updated_at");
             let _ = salesloft_mock::listing::page_number(&params);

@@ -1,0 +1,322 @@
+//! Every list resource of the spec is a table of the sandbox: seeded, read back whole (by the
+//! client's incremental sync where the list has the `updated_at` filters, by a page walk
+//! elsewhere), changed, deleted, and decoded with the generated types all along.
+
+use axum::http::Method;
+use salesloft_api::generated::decoders::OPERATIONS;
+use salesloft_api::sync::{IncrementalSync, SyncCursor};
+use salesloft_api::{Client, RetryPolicy, sync_request};
+use salesloft_mock::spec_routes::SpecRoutes;
+use salesloft_mock::{Config, Sandbox, SandboxHandle};
+use serde_json::{Value, json};
+
+const COUNT: usize = 250;
+
+/// Syncs a resource whose list has the `updated_at` filters: the ids handed out and the cursor.
+macro_rules! sync {
+    ($client:expr, $cursor:expr, $list:ident) => {{
+        let client: Client = $client.clone();
+        let mut sync = IncrementalSync::new($cursor, move |window| {
+            let client = client.clone();
+            async move { sync_request!(client.$list(), window).await }
+        });
+        let mut ids = Vec::new();
+        while let Some(record) = sync.next().await {
+            let record = record.expect("the sync decodes every record");
+            ids.push(serde_json::to_value(&record).unwrap()["id"].clone());
+        }
+        (ids, sync.cursor().clone())
+    }};
+}
+
+/// The 15 resources whose lists take `updated_at[..]`, each synced by its typed builder.
+async fn sync_resource(
+    client: &Client,
+    name: &str,
+    cursor: SyncCursor,
+) -> (Vec<Value>, SyncCursor) {
+    match name {
+        "account_stages" => sync!(client, cursor, list_account_stages),
+        "accounts" => sync!(client, cursor, list_accounts),
+        "actions" => sync!(client, cursor, list_actions),
+        "activities/calls" => sync!(client, cursor, list_calls),
+        "activities/emails" => sync!(client, cursor, list_emails),
+        "activity_histories" => sync!(client, cursor, list_activity_histories),
+        "cadence_memberships" => sync!(client, cursor, list_cadence_memberships),
+        "cadences" => sync!(client, cursor, list_cadences),
+        "call_data_records" => sync!(client, cursor, list_call_data_records),
+        "crm_activities" => sync!(client, cursor, list_crm_activities),
+        "email_templates" => sync!(client, cursor, list_email_templates),
+        "notes" => sync!(client, cursor, list_notes),
+        "people" => sync!(client, cursor, list_people),
+        "successes" => sync!(client, cursor, list_successes),
+        "team_templates" => sync!(client, cursor, list_team_templates),
+        other => panic!("{other} has no updated_at filter"),
+    }
+}
+
+/// Walks a list by page number (100 a page) over HTTP, decoding each page with the list
+/// operation's generated type: every record's id.
+async fn walk(sandbox: &SandboxHandle, path: &str, operation: &str) -> Vec<Value> {
+    let decoder = OPERATIONS
+        .iter()
+        .find(|(op, _)| *op == operation)
+        .map(|(_, d)| *d)
+        .unwrap_or_else(|| panic!("{operation} has a decoder"));
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for page in 1.. {
+        let url = format!("{}{path}?per_page=100&page={page}", sandbox.api_base_url());
+        let response = http
+            .get(url)
+            .bearer_auth(sandbox.api_key())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path} page {page}");
+        let body = response.bytes().await.unwrap();
+        if let Err(e) = decoder(&body) {
+            let failure = salesloft_api::decode::DecodeFailure::new(&body, &e);
+            panic!("{operation} page {page} does not decode: {failure}");
+        }
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        let data = body["data"].as_array().unwrap();
+        ids.extend(data.iter().map(|r| r["id"].clone()));
+        if body["metadata"]["paging"]["next_page"].is_null() {
+            break;
+        }
+    }
+    ids
+}
+
+fn requests_to(sandbox: &SandboxHandle, path: &str) -> usize {
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == path || r.path == format!("{path}.json"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_resource_is_seeded_read_changed_and_deleted() {
+    let config = Config {
+        rate_limit_per_minute: 1_000_000,
+        ..Config::default()
+    };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
+        salesloft_api::ApiKey::new(sandbox.api_key()),
+    ))
+    .base_url(sandbox.api_base_url())
+    .retry_policy(RetryPolicy::none())
+    .build()
+    .unwrap();
+    let routes = SpecRoutes::from_spec(salesloft_openapi::SPEC);
+    let catalog = salesloft_mock::catalog::catalog();
+    let resources = sandbox.resources();
+    assert_eq!(resources.len(), 39);
+    let mut incremental = 0;
+    let mut report = Vec::new();
+    for name in &resources {
+        let resource = catalog.find(name).unwrap();
+        let segments: Vec<&str> = name.split('/').collect();
+        let list = routes.find(&Method::GET, &segments).unwrap();
+        let json = if list_path_has_json(name) {
+            ".json"
+        } else {
+            ""
+        };
+        let path = format!("/v2/{name}{json}");
+        sandbox.clear_records(name).unwrap();
+        sandbox.seed(name, COUNT, 1_000, 7).unwrap();
+        sandbox.clear_requests();
+
+        let mut supports = vec!["seed", "read"];
+        let ids = if resource.incremental() {
+            incremental += 1;
+            let (ids, cursor) = sync_resource(&client, name, SyncCursor::default()).await;
+            // ceil(N/100) full or short pages, and at most one more that finds nothing new.
+            let requests = requests_to(&sandbox, &format!("/v2/{name}"));
+            assert!(
+                (COUNT.div_ceil(100)..=COUNT.div_ceil(100) + 1).contains(&requests),
+                "{name}: {requests} requests"
+            );
+            // Ten changes, through the API where it allows, else through admin.
+            sandbox.clock().advance(chrono::Duration::seconds(1));
+            let changed: Vec<Value> = ids[..10].to_vec();
+            for id in &changed {
+                change(&sandbox, &client, resource, id).await;
+            }
+            let (again, _) = sync_resource(&client, name, cursor).await;
+            let mut again = again;
+            again.sort_by_key(|v| v.to_string());
+            let mut expected = changed.clone();
+            expected.sort_by_key(|v| v.to_string());
+            assert_eq!(
+                again, expected,
+                "{name}: exactly the ten changed, from the cursor"
+            );
+            supports.push("incremental");
+            ids
+        } else {
+            walk(&sandbox, &path, &list.operation_id).await
+        };
+        let mut unique = ids.iter().map(Value::to_string).collect::<Vec<_>>();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), COUNT, "{name}: every seeded record, once");
+
+        if resource.get {
+            let mut one: Vec<&str> = segments.clone();
+            one.push("1");
+            let get = routes.find(&Method::GET, &one).unwrap();
+            let shown = ids[0]
+                .as_str()
+                .map_or_else(|| ids[0].to_string(), str::to_string);
+            let url = format!("{}/v2/{name}/{shown}{json}", sandbox.api_base_url());
+            let body = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(sandbox.api_key())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let decoder = OPERATIONS
+                .iter()
+                .find(|(op, _)| *op == get.operation_id)
+                .unwrap()
+                .1;
+            if let Err(e) = decoder(&body) {
+                let failure = salesloft_api::decode::DecodeFailure::new(&body, &e);
+                panic!("{} does not decode: {failure}", get.operation_id);
+            }
+            let record: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(record["data"]["id"], ids[0], "{name}: GET reads the table");
+            supports.push("get");
+        }
+        if resource.update
+            && let Some(field) = text_to_write(resource)
+        {
+            let shown = ids[20]
+                .as_str()
+                .map_or_else(|| ids[20].to_string(), str::to_string);
+            let url = format!("{}/v2/{name}/{shown}{json}", sandbox.api_base_url());
+            let before = sandbox.record(name, &shown).unwrap();
+            sandbox.clock().advance(chrono::Duration::seconds(1));
+            let answer = reqwest::Client::new()
+                .put(&url)
+                .bearer_auth(sandbox.api_key())
+                .json(&json!({ field: "Written" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{name}: PUT {field}");
+            let after: Value = answer.json().await.unwrap();
+            assert_eq!(after["data"][field], "Written", "{name}");
+            assert!(
+                after["data"]["updated_at"].as_str() > before["updated_at"].as_str(),
+                "{name}: an update moves updated_at"
+            );
+            supports.push("update");
+        }
+        if resource.delete {
+            for id in &ids[..10] {
+                let shown = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+                let url = format!("{}/v2/{name}/{shown}{json}", sandbox.api_base_url());
+                let http = reqwest::Client::new();
+                let deleted = http
+                    .delete(&url)
+                    .bearer_auth(sandbox.api_key())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(deleted.status(), 204, "{name} {shown}");
+                let gone = http
+                    .get(&url)
+                    .bearer_auth(sandbox.api_key())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(gone.status(), 404, "{name} {shown} is gone");
+            }
+            assert_eq!(sandbox.records(name).len(), COUNT - 10, "{name}");
+            supports.push("delete");
+        }
+        report.push(format!("{name}: {}", supports.join(", ")));
+    }
+    assert_eq!(incremental, 15);
+    eprintln!("{}", report.join("\n"));
+}
+
+/// A text field an update may write (one without a rule of its own: not an email or domain).
+fn text_to_write(resource: &salesloft_mock::catalog::Resource) -> Option<&str> {
+    resource
+        .updatable
+        .iter()
+        .filter(|name| !matches!(name.as_str(), "email_address" | "domain" | "name"))
+        .find(|name| {
+            resource
+                .field(name)
+                .is_some_and(|f| f.kind == salesloft_mock::catalog::Kind::Text)
+        })
+        .map(String::as_str)
+}
+
+/// Whether the spec's list path of `name` ends in `.json` (most do; a few newer ones don't).
+fn list_path_has_json(name: &str) -> bool {
+    let doc: Value = serde_json::from_str(salesloft_openapi::SPEC).unwrap();
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .contains_key(&format!("/v2/{name}.json"))
+}
+
+/// Changes one record: an update through the API where the spec has one, else through
+/// `/__admin` (which moves `updated_at` like a change on the service).
+async fn change(
+    sandbox: &SandboxHandle,
+    client: &Client,
+    resource: &salesloft_mock::catalog::Resource,
+    id: &Value,
+) {
+    let key = id.as_i64();
+    match (resource.name.as_str(), key) {
+        ("people", Some(id)) => {
+            client
+                .update_person()
+                .id(id)
+                .body_map(|b| b.title("Changed".to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+        ("accounts", Some(id)) => {
+            client
+                .update_account()
+                .id(id)
+                .body_map(|b| b.description("Changed".to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+        ("notes", Some(id)) => {
+            client
+                .update_note()
+                .id(id)
+                .body_map(|b| b.content("Changed".to_string()))
+                .send()
+                .await
+                .unwrap();
+        }
+        _ => {
+            let shown = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+            let fields = json!({"seed_note": "changed"})
+                .as_object()
+                .cloned()
+                .unwrap();
+            assert!(sandbox.patch_record(&resource.name, shown, fields).unwrap());
+        }
+    }
+}
