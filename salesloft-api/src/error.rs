@@ -119,7 +119,7 @@ impl ApiError {
         self
     }
 
-    fn service(
+    pub(crate) fn service(
         status: StatusCode,
         body: Option<&ErrorBody>,
         headers: &reqwest::header::HeaderMap,
@@ -208,7 +208,7 @@ pub struct RawBody {
 }
 
 impl RawBody {
-    fn keep(body: &[u8]) -> Self {
+    pub(crate) fn keep(body: &[u8]) -> Self {
         Self {
             kept: bytes::Bytes::copy_from_slice(&body[..body.len().min(MAX_RAW_BODY)]),
             whole_len: body.len(),

@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod id;
 pub mod pagination;
 pub mod ratelimit;
+pub mod raw;
 pub mod retry;
 pub mod secret;
 pub mod state;

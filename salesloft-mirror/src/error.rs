@@ -1,0 +1,25 @@
+//! What can stop a mirror, each one line saying what to do.
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("`{0}` is not a database URL: give sqlite:PATH or postgres://USER@HOST/DB")]
+    BadUrl(String),
+    #[error("the database {url} cannot be opened: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "this database was written by a newer salesloft-mirror (layout {found}; this one knows {known}): upgrade the program, or mirror into another database"
+    )]
+    FromTheFuture { found: i64, known: i64 },
+    #[error("another mirror is writing this database ({0}): wait for it, or stop it")]
+    Locked(String),
+    #[error(
+        "no such resource `{0}`: see the list with --help (names like notes, activities/calls)"
+    )]
+    UnknownResource(String),
+    #[error("the database refused a write: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Api(#[from] salesloft_api::ApiError),
+    #[error("{0}")]
+    Webhook(String),
+}

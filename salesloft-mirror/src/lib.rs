@@ -1,0 +1,569 @@
+//! A SalesLoft team's data in a database: SQLite (embedded, the default) or Postgres (when
+//! many processes share it), one code path over both.
+//!
+//! ```no_run
+//! # async fn demo(client: salesloft_api::Client) -> Result<(), salesloft_mirror::MirrorError> {
+//! let mirror = salesloft_mirror::Mirror::open("sqlite:salesloft.db", &|holder| {
+//!     eprintln!("waiting for {holder}");
+//! })
+//! .await?;
+//! let tables = mirror.select(&[], &[])?; // every list resource
+//! let reports = mirror.run(&client, &tables, &mut |_progress| {}).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - Tables come from the spec ([`schema`]); a newer spec adds columns when the database is
+//!   opened, never a rebuilt table; a database from a newer program is refused.
+//! - Resources whose lists take `updated_at[gt]` are read incrementally: page-1 requests
+//!   only, sorted by `updated_at`, from the stored cursor. The others are read whole each run;
+//!   rows a whole read no longer finds are marked deleted.
+//! - Each page's rows and the resource's cursor commit in one transaction: a process killed
+//!   at any point and started again ends with the same rows as one never killed.
+//! - [`Mirror::apply`] writes a webhook delivery: newer `updated_at` wins, a deletion marks the
+//!   row (`_deleted_at`) and stays.
+
+pub mod db;
+pub mod error;
+pub mod schema;
+
+pub use error::MirrorError;
+pub use schema::Table;
+
+use chrono::{DateTime, Utc};
+use db::{Backend, Db, bind_all, row_values, upsert_sql};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::Row;
+
+/// Records a page asks for: the most the service gives.
+pub const PER_PAGE: usize = 100;
+
+/// An open mirror database, locked for this process.
+pub struct Mirror {
+    db: Db,
+    tables: Vec<Table>,
+}
+
+/// What the mirror is doing, for a progress display.
+#[derive(Clone, Debug)]
+pub enum Progress<'a> {
+    /// A resource starts; `rows` are already in its table.
+    Start {
+        table: &'a Table,
+        rows: u64,
+    },
+    /// A page was written.
+    Page {
+        table: &'a Table,
+        written: usize,
+        requests: u64,
+        cost: u64,
+    },
+    Done {
+        report: &'a Report,
+    },
+}
+
+/// What one run did to one resource.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Report {
+    pub resource: String,
+    pub incremental: bool,
+    /// Records written this run.
+    pub written: u64,
+    /// Rows in the table now (not deleted).
+    pub rows: u64,
+    pub requests: u64,
+    pub cost: u64,
+    /// Rows marked deleted this run.
+    pub deleted: u64,
+}
+
+/// Where an incremental read stands (kept per resource, committed with each page).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct Cursor {
+    /// The newest `updated_at` written, as the service sent it.
+    since: Option<String>,
+    /// Ids written at that instant.
+    seen: Vec<String>,
+    /// Walking one instant's records by page number (a full page all at `since`).
+    within_page: Option<i64>,
+    /// After walking that instant: strictly newer records.
+    after: bool,
+    /// A whole read: the next page, and the run's mark.
+    page: Option<i64>,
+    run: Option<String>,
+}
+
+impl Mirror {
+    /// Opens (or creates) the database at `url` and brings its tables up to the spec this
+    /// program ships. `on_wait` hears who holds the lock when another mirror has it.
+    pub async fn open(url: &str, on_wait: &dyn Fn(&str)) -> Result<Self, MirrorError> {
+        let tables = schema::tables(salesloft_openapi::SPEC);
+        let db = Db::open(url, &tables, true, on_wait).await?;
+        Ok(Self { db, tables })
+    }
+
+    /// Opens the database, refusing (not waiting) when another mirror holds it.
+    pub async fn open_now(url: &str) -> Result<Self, MirrorError> {
+        let tables = schema::tables(salesloft_openapi::SPEC);
+        let db = Db::open(url, &tables, false, &|_| {}).await?;
+        Ok(Self { db, tables })
+    }
+
+    pub fn tables(&self) -> &[Table] {
+        &self.tables
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    /// The tables of `only` (all when empty) without those of `except`; an unknown name is
+    /// an error.
+    pub fn select(&self, only: &[String], except: &[String]) -> Result<Vec<Table>, MirrorError> {
+        for name in only.iter().chain(except) {
+            if !self.tables.iter().any(|t| t.resource == *name) {
+                return Err(MirrorError::UnknownResource(
+                    salesloft_api::text::printable_bounded(name, 100),
+                ));
+            }
+        }
+        Ok(self
+            .tables
+            .iter()
+            .filter(|t| only.is_empty() || only.contains(&t.resource))
+            .filter(|t| !except.contains(&t.resource))
+            .cloned()
+            .collect())
+    }
+
+    /// Mirrors `tables` one after another.
+    pub async fn run(
+        &self,
+        client: &salesloft_api::Client,
+        tables: &[Table],
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Vec<Report>, MirrorError> {
+        let mut reports = Vec::new();
+        for table in tables {
+            progress(Progress::Start {
+                table,
+                rows: self.rows(table).await?,
+            });
+            let mut report = if table.incremental {
+                self.read_incremental(client, table, progress).await?
+            } else {
+                self.read_whole(client, table, progress).await?
+            };
+            report.rows = self.rows(table).await?;
+            progress(Progress::Done { report: &report });
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Rows of `table` not marked deleted.
+    pub async fn rows(&self, table: &Table) -> Result<u64, MirrorError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM \"{}\" WHERE \"_deleted_at\" IS NULL",
+            table.table
+        );
+        let row = sqlx::query(&sql)
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(database)?;
+        Ok(row.try_get::<i64, _>(0).map_err(database)? as u64)
+    }
+
+    /// Every row of `table` (deleted ones too), as JSON objects keyed by column.
+    pub async fn dump(&self, table: &Table) -> Result<Vec<Map<String, Value>>, MirrorError> {
+        let mut names = vec!["id".to_string()];
+        names.extend(db::own_columns().map(|(n, _)| n.to_string()));
+        names.extend(table.columns.iter().map(|c| c.name.clone()));
+        let list: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        let sql = format!(
+            "SELECT {} FROM \"{}\" ORDER BY \"id\"",
+            list.join(", "),
+            table.table
+        );
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(database)?;
+        let kinds: Vec<schema::ColumnType> = std::iter::once(schema::ColumnType::Text)
+            .chain(db::own_columns().map(|(_, k)| k))
+            .chain(table.columns.iter().map(|c| c.kind))
+            .collect();
+        Ok(rows
+            .iter()
+            .map(|row| {
+                names
+                    .iter()
+                    .zip(&kinds)
+                    .enumerate()
+                    .map(|(i, (name, kind))| (name.clone(), read_value(row, i, *kind)))
+                    .collect()
+            })
+            .collect())
+    }
+
+    async fn cursor(&self, table: &Table) -> Result<Cursor, MirrorError> {
+        let row = sqlx::query("SELECT cursor FROM _mirror_cursors WHERE resource = $1")
+            .bind(table.resource.clone())
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(database)?;
+        Ok(match row {
+            Some(row) => serde_json::from_str(&row.try_get::<String, _>(0).map_err(database)?)
+                .unwrap_or_default(),
+            None => Cursor::default(),
+        })
+    }
+
+    /// Writes `records` and the resource's cursor in one transaction.
+    async fn commit(
+        &self,
+        table: &Table,
+        records: &[&Map<String, Value>],
+        cursor: &Cursor,
+        run: Option<&str>,
+    ) -> Result<(), MirrorError> {
+        let upsert = upsert_sql(table);
+        let mut tx = self.db.pool.begin().await.map_err(database)?;
+        for record in records {
+            let values = row_values(table, record, None, run);
+            bind_all(sqlx::query(&upsert), values)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+        }
+        save_cursor(&mut tx, &table.resource, cursor).await?;
+        tx.commit().await.map_err(database)
+    }
+
+    /// Page-1 requests sorted by `updated_at` from the stored cursor, as SalesLoft recommends
+    /// (SERVICE.md §3); one instant's records that fill a page are walked by page number.
+    async fn read_incremental(
+        &self,
+        client: &salesloft_api::Client,
+        table: &Table,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Report, MirrorError> {
+        let mut cursor = self.cursor(table).await?;
+        let mut report = Report {
+            resource: table.resource.clone(),
+            incremental: true,
+            ..Report::default()
+        };
+        loop {
+            let page = cursor.within_page.unwrap_or(1);
+            let mut query = vec![
+                ("sort_by".to_string(), "updated_at".to_string()),
+                ("sort_direction".to_string(), "ASC".to_string()),
+                ("per_page".to_string(), PER_PAGE.to_string()),
+                ("page".to_string(), page.to_string()),
+            ];
+            if let Some(since) = &cursor.since {
+                if cursor.after {
+                    query.push(("updated_at[gt]".into(), since.clone()));
+                } else {
+                    query.push(("updated_at[gte]".into(), since.clone()));
+                }
+                if cursor.within_page.is_some() {
+                    query.push(("updated_at[lte]".into(), since.clone()));
+                }
+            }
+            let data = list_page(client, table, &query).await?;
+            report.requests += 1;
+            report.cost += page_cost(page);
+            let full = data.len() >= PER_PAGE;
+            let stamps: Vec<Option<DateTime<Utc>>> = data.iter().map(updated_at).collect();
+            let one_instant = full
+                && stamps.first().is_some_and(Option::is_some)
+                && stamps.first() == stamps.last();
+            let fresh: Vec<&Map<String, Value>> = data
+                .iter()
+                .filter(|record| take(&mut cursor, record))
+                .collect();
+            // The next request, decided now and committed with this page's rows.
+            let done = match (cursor.within_page, full) {
+                (Some(page), true) => {
+                    cursor.within_page = Some(page + 1);
+                    false
+                }
+                (Some(_), false) => {
+                    cursor.within_page = None;
+                    cursor.after = true;
+                    false
+                }
+                (None, _) if one_instant => {
+                    cursor.within_page = Some(2);
+                    false
+                }
+                (None, true) => {
+                    cursor.after = false;
+                    false
+                }
+                (None, false) => {
+                    cursor.after = false;
+                    true
+                }
+            };
+            self.commit(table, &fresh, &cursor, None).await?;
+            report.written += fresh.len() as u64;
+            progress(Progress::Page {
+                table,
+                written: fresh.len(),
+                requests: report.requests,
+                cost: report.cost,
+            });
+            if done {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// A list without `updated_at` filters, read whole by page number; rows the read no
+    /// longer finds are marked deleted when it is complete.
+    async fn read_whole(
+        &self,
+        client: &salesloft_api::Client,
+        table: &Table,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Report, MirrorError> {
+        let mut cursor = self.cursor(table).await?;
+        let run = cursor
+            .run
+            .clone()
+            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        let mut page = cursor.page.unwrap_or(1);
+        let mut report = Report {
+            resource: table.resource.clone(),
+            ..Report::default()
+        };
+        loop {
+            let query = vec![
+                ("per_page".to_string(), PER_PAGE.to_string()),
+                ("page".to_string(), page.to_string()),
+            ];
+            let (data, next) = list_page_with_next(client, table, &query).await?;
+            report.requests += 1;
+            report.cost += page_cost(page);
+            let records: Vec<&Map<String, Value>> = data.iter().collect();
+            let last = next.is_none() || data.is_empty();
+            cursor = Cursor {
+                page: Some(page + 1),
+                run: Some(run.clone()),
+                ..Cursor::default()
+            };
+            self.commit(table, &records, &cursor, Some(&run)).await?;
+            report.written += records.len() as u64;
+            progress(Progress::Page {
+                table,
+                written: records.len(),
+                requests: report.requests,
+                cost: report.cost,
+            });
+            if last {
+                break;
+            }
+            page += 1;
+        }
+        // Complete: what this read did not see is gone from the service.
+        let mut tx = self.db.pool.begin().await.map_err(database)?;
+        let gone = format!(
+            "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> $2)",
+            table.table
+        );
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let deleted = sqlx::query(&gone)
+            .bind(now)
+            .bind(run)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        report.deleted = deleted.rows_affected();
+        save_cursor(&mut tx, &table.resource, &Cursor::default()).await?;
+        tx.commit().await.map_err(database)?;
+        Ok(report)
+    }
+
+    /// Writes one webhook delivery (`person_updated` and its record) in a transaction: the
+    /// row is written only when the delivered `updated_at` is newer than the stored one; a
+    /// `*_deleted` event marks the row deleted (the delivered record kept as its tombstone).
+    /// `false` when no mirrored table has that event.
+    pub async fn apply(&self, event_type: &str, record: &Value) -> Result<bool, MirrorError> {
+        let Some((table, action)) = self.tables.iter().find_map(|t| {
+            let action = event_type.strip_prefix(&t.singular)?.strip_prefix('_')?;
+            matches!(
+                action,
+                "created" | "updated" | "deleted" | "completed" | "booked"
+            )
+            .then_some((t, action))
+        }) else {
+            return Ok(false);
+        };
+        let Some(record) = record.as_object() else {
+            return Ok(false);
+        };
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let deleted = (action == "deleted").then_some(now.as_str());
+        let values = row_values(table, record, deleted, None);
+        let mut tx = self.db.pool.begin().await.map_err(database)?;
+        bind_all(sqlx::query(&upsert_sql(table)), values)
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+        if let Some(at) = deleted {
+            // A deletion is a deletion even when the delivered record is not newer.
+            let mark = format!(
+                "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"id\" = $2 AND \"_deleted_at\" IS NULL",
+                table.table
+            );
+            sqlx::query(&mark)
+                .bind(at.to_string())
+                .bind(record.get("id").and_then(db::text_of))
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+        }
+        tx.commit().await.map_err(database)?;
+        Ok(true)
+    }
+}
+
+async fn save_cursor(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    resource: &str,
+    cursor: &Cursor,
+) -> Result<(), MirrorError> {
+    let text = serde_json::to_string(cursor).unwrap_or_default();
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    sqlx::query(
+        "INSERT INTO _mirror_cursors (resource, cursor, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (resource) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+    )
+    .bind(resource.to_string())
+    .bind(text)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(database)?;
+    Ok(())
+}
+
+/// Whether `record` is new to the cursor (and notes it there): newer than `since`, or at
+/// `since` with an id not written yet.
+fn take(cursor: &mut Cursor, record: &Map<String, Value>) -> bool {
+    let Some(at) = updated_at(record) else {
+        return true;
+    };
+    let id = record.get("id").and_then(db::text_of);
+    let since = cursor.since.as_deref().and_then(parse_time);
+    match since {
+        Some(since) if at < since => false,
+        Some(since) if at == since => match id {
+            Some(id) if cursor.seen.contains(&id) => false,
+            Some(id) => {
+                cursor.seen.push(id);
+                true
+            }
+            None => true,
+        },
+        _ => {
+            cursor.since = record
+                .get("updated_at")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            cursor.seen = id.into_iter().collect();
+            true
+        }
+    }
+}
+
+fn updated_at(record: &Map<String, Value>) -> Option<DateTime<Utc>> {
+    record
+        .get("updated_at")
+        .and_then(Value::as_str)
+        .and_then(parse_time)
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// What a request for `page` costs the team's budget (SERVICE.md §3).
+pub fn page_cost(page: i64) -> u64 {
+    match page {
+        ..=100 => 1,
+        101..=150 => 3,
+        151..=250 => 8,
+        251..=500 => 10,
+        _ => 30,
+    }
+}
+
+async fn list_page(
+    client: &salesloft_api::Client,
+    table: &Table,
+    query: &[(String, String)],
+) -> Result<Vec<Map<String, Value>>, MirrorError> {
+    Ok(list_page_with_next(client, table, query).await?.0)
+}
+
+/// A page's records, and its `next_page` (none when the list has no paging).
+async fn list_page_with_next(
+    client: &salesloft_api::Client,
+    table: &Table,
+    query: &[(String, String)],
+) -> Result<(Vec<Map<String, Value>>, Option<i64>), MirrorError> {
+    let body = salesloft_api::raw::get_json(client, &table.path, query).await?;
+    let next = body["metadata"]["paging"]["next_page"].as_i64();
+    let data = match body {
+        Value::Object(mut map) => match map.remove("data") {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Value::Object(record) => Some(record),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    Ok((data, next))
+}
+
+fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Value {
+    use schema::ColumnType as C;
+    match kind {
+        C::Integer => row
+            .try_get::<Option<i64>, _>(i)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, Value::from),
+        C::Double => row
+            .try_get::<Option<f64>, _>(i)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, Value::from),
+        C::Boolean => row
+            .try_get::<Option<bool>, _>(i)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, Value::from),
+        C::Text | C::Json => row
+            .try_get::<Option<String>, _>(i)
+            .ok()
+            .flatten()
+            .map_or(Value::Null, Value::from),
+    }
+}
+
+fn database(e: sqlx::Error) -> MirrorError {
+    MirrorError::Database(e.to_string())
+}

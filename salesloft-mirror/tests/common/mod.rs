@@ -1,0 +1,204 @@
+//! The two backends the mirror tests run on: a SQLite file, and a throwaway PostgreSQL server
+//! started here (initdb into a temporary folder, a free port on 127.0.0.1, stopped on drop).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A database for one test: its URL and what must live as long as it.
+pub struct TestDb {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    _server: Option<Postgres>,
+}
+
+pub fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("mirror.db").display());
+    TestDb {
+        url,
+        _dir: dir,
+        _server: None,
+    }
+}
+
+pub fn postgres() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Postgres::start(dir.path());
+    TestDb {
+        url: format!("postgres://postgres@127.0.0.1:{}/postgres", server.port),
+        _dir: dir,
+        _server: Some(server),
+    }
+}
+
+/// A PostgreSQL server of its own, run as the `postgres` user when the tests run as root
+/// (initdb refuses root).
+pub struct Postgres {
+    data: PathBuf,
+    pub port: u16,
+}
+
+/// Where PostgreSQL's server programs are: on the PATH, or Debian's versioned folder.
+fn program(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("bin").join(name))
+                .collect()
+        })
+        .unwrap_or_default();
+    debian.sort();
+    on_path
+        .into_iter()
+        .chain(debian.into_iter().rev())
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("PostgreSQL's `{name}` is not installed (.ci/run installs it)"))
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs a server program, as `postgres` when we are root.
+fn run(name: &str, args: &[&str]) {
+    let program = program(name);
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&program);
+        c
+    } else {
+        Command::new(&program)
+    };
+    let output = command.args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{name} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Postgres {
+    pub fn start(dir: &Path) -> Self {
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let data = dir.join("data");
+        let data_text = data.to_str().unwrap();
+        run(
+            "initdb",
+            &[
+                "-D",
+                data_text,
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.display()
+        );
+        let log = dir.join("server.log");
+        run(
+            "pg_ctl",
+            &[
+                "-D",
+                data_text,
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        Self { data, port }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.data.to_str().unwrap().to_string();
+        let program = program("pg_ctl");
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        let _ = command
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+/// A sandbox with a budget no test reaches, and a client on it.
+pub async fn sandbox() -> (salesloft_mock::SandboxHandle, salesloft_api::Client) {
+    salesloft_mock::install_tls_provider();
+    let config = salesloft_mock::Config {
+        rate_limit_per_minute: 1_000_000,
+        ..salesloft_mock::Config::default()
+    };
+    let sandbox = salesloft_mock::Sandbox::start(config).await.unwrap();
+    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
+        salesloft_api::ApiKey::new(sandbox.api_key()),
+    ))
+    .base_url(sandbox.api_base_url())
+    .retry_policy(salesloft_api::RetryPolicy::none())
+    .build()
+    .unwrap();
+    (sandbox, client)
+}
+
+/// Runs a test body once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = super::common::sqlite();
+                super::$body(&db.url).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = super::common::postgres();
+                super::$body(&db.url).await;
+            }
+        }
+    };
+}

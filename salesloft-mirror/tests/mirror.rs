@@ -1,0 +1,228 @@
+//! The mirror against the sandbox, every test on SQLite and on a real PostgreSQL server.
+
+mod common;
+
+use salesloft_mirror::{Mirror, MirrorError};
+use serde_json::{Value, json};
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+async fn run(
+    mirror: &Mirror,
+    client: &salesloft_api::Client,
+    only: &[&str],
+) -> Vec<salesloft_mirror::Report> {
+    let tables = mirror.select(&names(only), &[]).unwrap();
+    mirror.run(client, &tables, &mut |_| {}).await.unwrap()
+}
+
+/// Every record of the sandbox is a row; a second run asks one page-1 request per
+/// incremental resource; changes come back alone; a whole read finds deletions.
+async fn mirrors_the_sandbox(url: &str) {
+    let (sandbox, client) = common::sandbox().await;
+    sandbox.seed("notes", 250, 1_000, 1).unwrap();
+    sandbox.seed("custom_fields", 30, 1_000, 2).unwrap();
+    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    let reports = run(&mirror, &client, &["notes", "people", "custom_fields"]).await;
+    let by = |name: &str| reports.iter().find(|r| r.resource == name).unwrap().clone();
+    let notes = by("notes");
+    assert_eq!(notes.rows, 250);
+    assert!(notes.requests <= 250_u64.div_ceil(100) + 1, "{notes:?}");
+    assert_eq!(notes.cost, notes.requests, "page-1 requests only");
+    assert_eq!(by("people").rows, sandbox.records("people").len() as u64);
+    assert_eq!(by("custom_fields").rows, 30);
+
+    // Nothing changed: one request, nothing written.
+    let again = run(&mirror, &client, &["notes"]).await;
+    assert_eq!((again[0].requests, again[0].written), (1, 0));
+
+    // Ten notes change through the API: exactly those ten are written.
+    sandbox.clock().advance(chrono::Duration::seconds(1));
+    let http = reqwest::Client::new();
+    for id in 1..=10 {
+        let url = format!("{}/v2/notes/{id}.json", sandbox.api_base_url());
+        let answer = http
+            .put(url)
+            .bearer_auth(sandbox.api_key())
+            .json(&json!({"content": format!("changed {id}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let changed = run(&mirror, &client, &["notes"]).await;
+    assert_eq!(changed[0].written, 10);
+    let table = mirror.select(&names(&["notes"]), &[]).unwrap().remove(0);
+    let rows = mirror.dump(&table).await.unwrap();
+    let first = rows.iter().find(|r| r["id"] == "1").unwrap();
+    assert_eq!(first["content"], "changed 1");
+    let record = sandbox.record("notes", 1).unwrap();
+    assert_eq!(first["user_id"], record["user"]["id"].to_string().as_str());
+
+    // Two custom fields are deleted: the next whole read marks them.
+    for id in [3, 4] {
+        let url = format!("{}/v2/custom_fields/{id}.json", sandbox.api_base_url());
+        let answer = http
+            .delete(url)
+            .bearer_auth(sandbox.api_key())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204);
+    }
+    let whole = run(&mirror, &client, &["custom_fields"]).await;
+    assert_eq!((whole[0].rows, whole[0].deleted), (28, 2));
+}
+on_both_backends!(mirrors_the_sandbox_incrementally, mirrors_the_sandbox);
+
+/// Deliveries: a newer `updated_at` wins, an older or repeated one changes nothing, a
+/// deletion marks the row and stays.
+async fn deliveries_newest_wins(url: &str) {
+    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    let note = |content: &str, at: &str| json!({"id": 7, "content": content, "updated_at": at, "user": {"id": 1}, "surprise": [1]});
+    let table = mirror.select(&names(&["notes"]), &[]).unwrap().remove(0);
+    let read = |rows: Vec<serde_json::Map<String, Value>>| rows.into_iter().next().unwrap();
+    assert!(
+        mirror
+            .apply(
+                "note_created",
+                &note("first", "2024-01-01T10:00:00.000001-05:00")
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        mirror
+            .apply(
+                "note_updated",
+                &note("third", "2024-01-01T10:00:00.000003-05:00")
+            )
+            .await
+            .unwrap()
+    );
+    // Late, reordered and duplicated: older than what is stored.
+    mirror
+        .apply(
+            "note_updated",
+            &note("second", "2024-01-01T15:00:00.000002Z"),
+        )
+        .await
+        .unwrap();
+    mirror
+        .apply(
+            "note_created",
+            &note("first", "2024-01-01T10:00:00.000001-05:00"),
+        )
+        .await
+        .unwrap();
+    let row = read(mirror.dump(&table).await.unwrap());
+    assert_eq!(row["content"], "third");
+    assert_eq!(
+        row["_extra"], r#"{"surprise":[1]}"#,
+        "unknown fields are kept"
+    );
+    mirror
+        .apply(
+            "note_deleted",
+            &note("third", "2024-01-01T10:00:00.000003-05:00"),
+        )
+        .await
+        .unwrap();
+    mirror
+        .apply(
+            "note_updated",
+            &note("third", "2024-01-01T10:00:00.000003-05:00"),
+        )
+        .await
+        .unwrap();
+    let row = read(mirror.dump(&table).await.unwrap());
+    assert!(
+        row["_deleted_at"].is_string(),
+        "the deletion stays: {row:?}"
+    );
+    assert_eq!(mirror.rows(&table).await.unwrap(), 0);
+    assert!(!mirror.apply("no_such_event", &json!({})).await.unwrap());
+}
+on_both_backends!(deliveries_are_applied_newest_wins, deliveries_newest_wins);
+
+/// Bad input is one clear error and leaves the database as it was.
+async fn refusals(url: &str) {
+    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    let unknown = mirror.select(&names(&["notes", "nope"]), &[]).unwrap_err();
+    assert!(
+        matches!(unknown, MirrorError::UnknownResource(_)),
+        "{unknown}"
+    );
+    // A second mirror on the same database is told who holds it.
+    let second = Mirror::open_now(url).await.err().expect("locked");
+    assert!(matches!(second, MirrorError::Locked(_)), "{second}");
+    assert!(second.to_string().contains("another mirror"), "{second}");
+    drop(mirror);
+    // A database from a newer program is refused, and not changed.
+    {
+        let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+        drop(mirror);
+        let pool = raw_pool(url).await;
+        sqlx::query("UPDATE _mirror_meta SET value = '99' WHERE key = 'layout_version'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let future = Mirror::open(url, &|_| {}).await.err().expect("refused");
+    assert!(
+        matches!(future, MirrorError::FromTheFuture { found: 99, .. }),
+        "{future}"
+    );
+    let pool = raw_pool(url).await;
+    let value: String = sqlx::Row::get(
+        &sqlx::query("SELECT value FROM _mirror_meta WHERE key = 'layout_version'")
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        0,
+    );
+    assert_eq!(value, "99", "left as it was");
+}
+on_both_backends!(bad_input_is_refused_and_changes_nothing, refusals);
+
+/// A newer spec's columns are added when the database is opened; rows stay.
+async fn migrations_add_columns(url: &str) {
+    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    mirror
+        .apply(
+            "note_created",
+            &json!({"id": 1, "content": "kept", "updated_at": "2024-01-01T00:00:00Z"}),
+        )
+        .await
+        .unwrap();
+    drop(mirror);
+    let pool = raw_pool(url).await;
+    sqlx::query("ALTER TABLE sl_notes DROP COLUMN associated_type")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    let table = mirror.select(&names(&["notes"]), &[]).unwrap().remove(0);
+    let rows = mirror.dump(&table).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["content"], "kept");
+    assert!(rows[0].contains_key("associated_type"));
+}
+on_both_backends!(a_newer_spec_adds_columns, migrations_add_columns);
+
+async fn raw_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match url.strip_prefix("sqlite:") {
+        Some(path) => format!("sqlite://{path}"),
+        None => url.to_string(),
+    };
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap()
+}
