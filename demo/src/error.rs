@@ -30,6 +30,8 @@ pub enum DemoError {
         "webhooks need a public HTTPS URL that reaches the receiver on {0}: pass --public-url https://... (a tunnel or a public host)"
     )]
     NoPublicUrl(std::net::SocketAddr),
+    #[error("{0}")]
+    Mirror(#[from] salesloft_mirror::MirrorError),
     #[error("the local sandbox could not start: {0}")]
     Sandbox(std::io::Error),
 }

@@ -4,6 +4,7 @@
 pub mod enroll;
 pub mod error;
 pub mod flow;
+pub mod mirror;
 pub mod output;
 pub mod sandbox;
 pub mod webhooks;
@@ -92,6 +93,9 @@ pub enum Command {
     /// Put a list of people (a CSV file) on a cadence: companies by domain, people upserted by
     /// email, memberships for those not on it yet; paced, resumable, never duplicated.
     Enroll(enroll::EnrollArgs),
+    /// Mirror the team's data into a database (SQLite by default, or Postgres): every list
+    /// resource, incremental where the API allows, crash-safe; --follow keeps it fresh.
+    Mirror(mirror::MirrorArgs),
 }
 
 impl Cli {
@@ -193,6 +197,7 @@ pub async fn execute(
     }
     let budget_share = match &command {
         Command::Enroll(args) => args.budget_share,
+        Command::Mirror(args) => args.budget_share,
         _ => 1.0,
     };
     let connection = connect(mode, &cli.connection, budget_share, out, report).await?;
@@ -206,6 +211,7 @@ pub async fn execute(
             let json = cli.connection.json;
             enroll::run(client, args, &target, local_sandbox, json, out).await
         }
+        Command::Mirror(args) => mirror::run(&connection, args, cli.connection.json, out).await,
         Command::Authorize(_) => Err(DemoError::AuthorizeWithoutApp),
     }
 }

@@ -26,7 +26,9 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
-    _lock: Lock,
+    /// Held, never used: in a mutex so the database can be shared between tasks (a Postgres
+    /// connection is not `Sync`).
+    _lock: std::sync::Mutex<Lock>,
 }
 
 /// Who holds the lock: the file lock beside a SQLite database, or a Postgres connection
@@ -100,7 +102,7 @@ impl Db {
         let db = Self {
             pool,
             backend,
-            _lock: lock,
+            _lock: std::sync::Mutex::new(lock),
         };
         db.migrate(tables).await?;
         Ok(db)

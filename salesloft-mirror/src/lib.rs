@@ -24,6 +24,7 @@
 
 pub mod db;
 pub mod error;
+pub mod follow;
 pub mod schema;
 
 pub use error::MirrorError;
@@ -34,6 +35,28 @@ use db::{Backend, Db, bind_all, row_values, upsert_sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
+
+/// The tables of `only` (all when empty) without those of `except`; an unknown name is an
+/// error.
+pub fn select(
+    tables: &[Table],
+    only: &[String],
+    except: &[String],
+) -> Result<Vec<Table>, MirrorError> {
+    for name in only.iter().chain(except) {
+        if !tables.iter().any(|t| t.resource == *name) {
+            return Err(MirrorError::UnknownResource(
+                salesloft_api::text::printable_bounded(name, 100),
+            ));
+        }
+    }
+    Ok(tables
+        .iter()
+        .filter(|t| only.is_empty() || only.contains(&t.resource))
+        .filter(|t| !except.contains(&t.resource))
+        .cloned()
+        .collect())
+}
 
 /// Records a page asks for: the most the service gives.
 pub const PER_PAGE: usize = 100;
@@ -119,23 +142,9 @@ impl Mirror {
         self.db.backend
     }
 
-    /// The tables of `only` (all when empty) without those of `except`; an unknown name is
-    /// an error.
+    /// The tables of `only` (all when empty) without those of `except` ([`select`]).
     pub fn select(&self, only: &[String], except: &[String]) -> Result<Vec<Table>, MirrorError> {
-        for name in only.iter().chain(except) {
-            if !self.tables.iter().any(|t| t.resource == *name) {
-                return Err(MirrorError::UnknownResource(
-                    salesloft_api::text::printable_bounded(name, 100),
-                ));
-            }
-        }
-        Ok(self
-            .tables
-            .iter()
-            .filter(|t| only.is_empty() || only.contains(&t.resource))
-            .filter(|t| !except.contains(&t.resource))
-            .cloned()
-            .collect())
+        select(&self.tables, only, except)
     }
 
     /// Mirrors `tables` one after another.
