@@ -134,6 +134,7 @@ impl Db {
                 known: LAYOUT_VERSION,
             });
         }
+        let sqlite = self.backend == Backend::Sqlite;
         let mut tx = self.pool.begin().await.map_err(sql)?;
         tx.execute(
             "CREATE TABLE IF NOT EXISTS _mirror_cursors (resource TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)",
@@ -142,12 +143,14 @@ impl Db {
         .map_err(sql)?;
         for table in tables {
             let mut columns = vec!["\"id\" TEXT PRIMARY KEY".to_string()];
-            columns.extend(own_columns().map(|(name, kind)| format!("\"{name}\" {}", kind.sql())));
+            columns.extend(
+                own_columns().map(|(name, kind)| format!("\"{name}\" {}", kind.sql(sqlite))),
+            );
             columns.extend(
                 table
                     .columns
                     .iter()
-                    .map(|c| format!("\"{}\" {}", c.name, c.kind.sql())),
+                    .map(|c| format!("\"{}\" {}", c.name, c.kind.sql(sqlite))),
             );
             let create = format!(
                 "CREATE TABLE IF NOT EXISTS \"{}\" ({})",
@@ -164,7 +167,7 @@ impl Db {
                     let add = format!(
                         "ALTER TABLE \"{}\" ADD COLUMN \"{name}\" {}",
                         table.table,
-                        kind.sql()
+                        kind.sql(sqlite)
                     );
                     tx.execute(add.as_str()).await.map_err(sql)?;
                 }

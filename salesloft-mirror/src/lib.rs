@@ -560,10 +560,17 @@ fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Va
             .ok()
             .flatten()
             .map_or(Value::Null, Value::from),
+        // A boolean on SQLite is an INTEGER column.
         C::Boolean => row
             .try_get::<Option<bool>, _>(i)
             .ok()
             .flatten()
+            .or_else(|| {
+                row.try_get::<Option<i64>, _>(i)
+                    .ok()
+                    .flatten()
+                    .map(|n| n != 0)
+            })
             .map_or(Value::Null, Value::from),
         C::Text | C::Json => row
             .try_get::<Option<String>, _>(i)

@@ -21,11 +21,14 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    pub fn sql(self) -> &'static str {
+    /// The column's SQL type. Booleans are `INTEGER` (0 or 1) on SQLite: sqlx's `Any` driver
+    /// cannot read SQLite's `BOOLEAN` declaration back.
+    pub fn sql(self, sqlite: bool) -> &'static str {
         match self {
             Self::Text | Self::Json => "TEXT",
             Self::Integer => "BIGINT",
             Self::Double => "DOUBLE PRECISION",
+            Self::Boolean if sqlite => "INTEGER",
             Self::Boolean => "BOOLEAN",
         }
     }

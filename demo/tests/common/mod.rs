@@ -15,6 +15,7 @@ pub fn demo_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         "SALESLOFT_ACCOUNTS_BASE_URL",
         "SALESLOFT_APP_URL",
         "SALESLOFT_CREDENTIALS",
+        "SALESLOFT_MIRROR_DB",
     ] {
         command.env_remove(name);
     }

@@ -1,0 +1,138 @@
+//! `demo mirror` as a process: SIGKILLed at five points of a run, then run again, it ends with
+//! the same rows as a run never killed; on SQLite and on a real PostgreSQL server. Bad input
+//! is one line and leaves the database as it was.
+
+#[path = "../../salesloft-mirror/tests/common/mod.rs"]
+mod backends;
+mod common;
+
+use salesloft_mirror::Mirror;
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+const ONLY: &str = "notes,people,custom_fields,account_tiers";
+
+fn mirror_command(sandbox: &salesloft_mock::SandboxHandle, db: &str) -> std::process::Command {
+    let key = sandbox.api_key();
+    let mut command = common::demo_command(
+        &["mirror", "--db", db, "--only", ONLY, "--json"],
+        &[
+            ("SALESLOFT_API_KEY", key.as_str()),
+            ("SALESLOFT_API_BASE_URL", sandbox.api_base_url()),
+        ],
+    );
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Every row of the mirrored tables, without what differs from run to run by design (the
+/// run's mark, and when a deletion was seen).
+async fn rows(db: &str) -> Vec<Map<String, Value>> {
+    let mirror = Mirror::open_now(db).await.unwrap();
+    let only: Vec<String> = ONLY.split(',').map(str::to_string).collect();
+    let mut all = Vec::new();
+    for table in mirror.select(&only, &[]).unwrap() {
+        for mut row in mirror.dump(&table).await.unwrap() {
+            row.remove("_seen_run");
+            let deleted = row.remove("_deleted_at").is_some_and(|v| !v.is_null());
+            row.insert("deleted".into(), Value::Bool(deleted));
+            row.insert("table".into(), Value::from(table.table.clone()));
+            all.push(row);
+        }
+    }
+    all
+}
+
+async fn killed_five_times_ends_like_a_clean_run(clean: &str, killed: &str) {
+    let (sandbox, _client) = backends::sandbox().await;
+    sandbox.seed("notes", 3_000, 1_000, 1).unwrap();
+    sandbox.seed("people", 2_000, 1_000, 2).unwrap();
+    sandbox.seed("custom_fields", 500, 1_000, 3).unwrap();
+    sandbox.seed("account_tiers", 40, 1_000, 4).unwrap();
+    // Slow answers, so each kill lands inside the run.
+    sandbox.set_latency(Duration::from_millis(15));
+    let started = Instant::now();
+    let status = mirror_command(&sandbox, clean).status().unwrap();
+    assert!(status.success());
+    let whole = started.elapsed();
+    for k in 1..=5u32 {
+        let mut child = mirror_command(&sandbox, killed).spawn().unwrap();
+        std::thread::sleep(whole * k / 7);
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+    }
+    let status = mirror_command(&sandbox, killed).status().unwrap();
+    assert!(status.success());
+    let (clean_rows, killed_rows) = (rows(clean).await, rows(killed).await);
+    assert_eq!(clean_rows.len(), 3_000 + 2_003 + 500 + 40);
+    assert!(
+        clean_rows == killed_rows,
+        "the killed run's rows differ from the clean run's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_then_restart_on_sqlite() {
+    let (clean, killed) = (backends::sqlite(), backends::sqlite());
+    killed_five_times_ends_like_a_clean_run(&clean.url, &killed.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_then_restart_on_postgres() {
+    let (clean, killed) = (backends::postgres(), backends::postgres());
+    killed_five_times_ends_like_a_clean_run(&clean.url, &killed.url).await;
+}
+
+/// One line, no panic, nothing written.
+#[test]
+fn bad_input_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (vec!["mirror", "--db", "mysql://nope"], "not a database URL"),
+        (
+            vec!["mirror", "--db", "postgres://nobody@127.0.0.1:1/none"],
+            "cannot be opened",
+        ),
+        (vec!["mirror", "--only", "nope"], "no such resource"),
+    ];
+    for (args, needle) in cases {
+        let db = format!("sqlite:{}", dir.path().join("x.db").display());
+        let mut args = args.clone();
+        if !args.contains(&"--db") {
+            args.extend(["--db", &db]);
+        }
+        let output = common::demo_command(&args, &[]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(error.len(), 1, "{stderr}");
+        assert!(error[0].contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(
+        !dir.path().join("x.db").exists(),
+        "an unknown resource writes nothing"
+    );
+    // A read-only file: refused in one line, left as it was.
+    let readonly = dir.path().join("ro.db");
+    std::fs::write(&readonly, b"").unwrap();
+    let mut permissions = std::fs::metadata(&readonly).unwrap().permissions();
+    permissions.set_readonly(true);
+    std::fs::set_permissions(&readonly, permissions).unwrap();
+    let db = format!("sqlite:{}", readonly.display());
+    let output = common::demo_command(&["mirror", "--db", &db, "--only", "notes"], &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Root may write any file; anyone else gets one line.
+    if !output.status.success() {
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(&readonly).unwrap(), b"");
+    }
+}
