@@ -152,7 +152,7 @@ impl Mirror {
         &self,
         client: &salesloft_api::Client,
         tables: &[Table],
-        progress: &mut dyn FnMut(Progress<'_>),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Vec<Report>, MirrorError> {
         let mut reports = Vec::new();
         for table in tables {
@@ -230,6 +230,24 @@ impl Mirror {
         })
     }
 
+    /// Writes `records` of `table` in one transaction (newest wins), without moving any
+    /// cursor: for loading records read elsewhere, and for measuring the database alone.
+    pub async fn write_rows(
+        &self,
+        table: &Table,
+        records: &[Map<String, Value>],
+    ) -> Result<(), MirrorError> {
+        let upsert = upsert_sql(table);
+        let mut tx = self.db.pool.begin().await.map_err(database)?;
+        for record in records {
+            bind_all(sqlx::query(&upsert), row_values(table, record, None, None))
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+        }
+        tx.commit().await.map_err(database)
+    }
+
     /// Writes `records` and the resource's cursor in one transaction.
     async fn commit(
         &self,
@@ -257,7 +275,7 @@ impl Mirror {
         &self,
         client: &salesloft_api::Client,
         table: &Table,
-        progress: &mut dyn FnMut(Progress<'_>),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Report, MirrorError> {
         let mut cursor = self.cursor(table).await?;
         let mut report = Report {
@@ -339,7 +357,7 @@ impl Mirror {
         &self,
         client: &salesloft_api::Client,
         table: &Table,
-        progress: &mut dyn FnMut(Progress<'_>),
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Report, MirrorError> {
         let mut cursor = self.cursor(table).await?;
         let run = cursor

@@ -60,7 +60,7 @@ async fn main() -> std::io::Result<()> {
         config.token_ttl_seconds, config.rate_limit_per_minute
     );
     println!(
-        "  admin:              {}/__admin/ (requests, faults, latency, expire_tokens, clock, settings, seed_people, seed/{resource}, records){}",
+        "  admin:              {}/__admin/ (requests, faults, latency, expire_tokens, clock, settings, seed_people, seed/{{resource}}, records){}",
         sandbox.api_base_url(),
         if config.admin_token.is_some() {
             "; needs the admin token"

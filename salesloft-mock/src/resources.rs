@@ -10,6 +10,7 @@ use crate::records;
 use crate::store::{Store, account_fields, person_fields};
 use crate::table::{Record, Table};
 use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 fn ok(value: Value) -> Result<Reply, ApiError> {
@@ -110,14 +111,18 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
         ["people"] if m == Method::POST => create_person(store, call),
         ["people", p] if m == Method::GET => id(p).and_then(|p| get(&store.people, p)),
         ["people", p] if m == Method::PUT => id(p).and_then(|p| update_person(store, call, p)),
-        ["people", p] if m == Method::DELETE => id(p).and_then(|p| delete_person(store, p)),
+        ["people", p] if m == Method::DELETE => {
+            id(p).and_then(|p| delete_person(store, p, call.now))
+        }
         ["person_upserts"] if m == Method::POST => upsert(store, call, Upsert::Person),
         ["account_upserts"] if m == Method::POST => upsert(store, call, Upsert::Account),
         ["accounts"] if m == Method::GET => list_accounts(store, call),
         ["accounts"] if m == Method::POST => create_account(store, call),
         ["accounts", a] if m == Method::GET => id(a).and_then(|a| get(&store.accounts, a)),
         ["accounts", a] if m == Method::PUT => id(a).and_then(|a| update_account(store, call, a)),
-        ["accounts", a] if m == Method::DELETE => id(a).and_then(|a| delete_account(store, a)),
+        ["accounts", a] if m == Method::DELETE => {
+            id(a).and_then(|a| delete_account(store, a, call.now))
+        }
 
         ["cadences", c] if m == Method::GET => id(c).and_then(|c| get(&store.cadences, c)),
 
@@ -401,16 +406,25 @@ fn update_person(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiEr
     one(person)
 }
 
-fn delete_person(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
+/// SERVICE.md §7: a deleted person's memberships stay, marked `person_deleted` (a change:
+/// their `updated_at` moves).
+fn delete_person(store: &mut Store, id: i64, now: DateTime<Utc>) -> Result<Reply, ApiError> {
     store
         .people
         .rows
         .remove(&id)
         .ok_or_else(ApiError::not_found)?;
-    store
-        .memberships
-        .rows
-        .retain(|_, m| embedded_id(&m.fields, "person") != Some(id));
+    for membership in store.memberships.rows.values_mut() {
+        if embedded_id(&membership.fields, "person") == Some(id) {
+            membership
+                .fields
+                .insert("person_deleted".into(), json!(true));
+            membership
+                .fields
+                .insert("currently_on_cadence".into(), json!(false));
+            membership.updated_at = now;
+        }
+    }
     Ok(Reply::NoContent)
 }
 
@@ -573,7 +587,8 @@ fn update_account(store: &mut Store, call: &Call, id: i64) -> Result<Reply, ApiE
     one(account)
 }
 
-fn delete_account(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
+/// The account's people lose it: a change to each of them (their `updated_at` moves).
+fn delete_account(store: &mut Store, id: i64, now: DateTime<Utc>) -> Result<Reply, ApiError> {
     store
         .accounts
         .rows
@@ -582,6 +597,7 @@ fn delete_account(store: &mut Store, id: i64) -> Result<Reply, ApiError> {
     for person in store.people.rows.values_mut() {
         if embedded_id(&person.fields, "account") == Some(id) {
             person.fields.insert("account".into(), Value::Null);
+            person.updated_at = now;
         }
     }
     Ok(Reply::NoContent)

@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|client|webhooks|enroll>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|client|webhooks|enroll|mirror>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -16,6 +16,9 @@ pub enum Which {
     Webhooks,
     /// Enrolling 10,000 rows on a simulated clock, with 5 kills and resumes.
     Enroll,
+    /// Mirroring a team of 50,000 people into SQLite and Postgres, with changes, deletions,
+    /// webhook faults and 5 kills.
+    Mirror,
 }
 
 pub fn run(which: Which) -> Result<()> {
@@ -24,21 +27,21 @@ pub fn run(which: Which) -> Result<()> {
         Which::Client => ("tests", "client"),
         Which::Webhooks => ("tests", "webhooks"),
         Which::Enroll => ("tests", "enroll"),
+        Which::Mirror => ("tests", "mirror"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    if let Which::Client = which {
-        // The client is measured against the sandbox running in its own process.
-        let build = [
-            "build",
-            "--release",
-            "-p",
-            "salesloft-mock",
-            "--bin",
-            "salesloft-mock",
-        ];
+    // The client is measured against the sandbox in its own process, and the mirror's
+    // memory as the demo's own process.
+    let binary = match which {
+        Which::Client => Some(("salesloft-mock", "salesloft-mock")),
+        Which::Mirror => Some(("demo", "demo")),
+        _ => None,
+    };
+    if let Some((package, bin)) = binary {
+        let build = ["build", "--release", "-p", package, "--bin", bin];
         let status = Command::new(&cargo).args(build).status()?;
         if !status.success() {
-            bail!("building salesloft-mock failed ({status})");
+            bail!("building {package} failed ({status})");
         }
     }
     let status = Command::new(cargo)

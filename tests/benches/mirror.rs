@@ -1,0 +1,333 @@
+//! `cargo xtask bench mirror`: a team of 50,000 people, 10,000 accounts, 20,000 memberships
+//! and 1,000 records of every other resource, mirrored from the sandbox on its simulated
+//! clock (the client's waits move the sandbox's clock), on SQLite and on a throwaway
+//! PostgreSQL server. Then 2,000 random changes and 300 deletions, delivered by webhooks with
+//! the sandbox's drop and duplicate faults on, while the mirror is killed (its run dropped
+//! mid-flight, as SIGKILL stops a process; `demo/tests/mirror.rs` kills a real one) at 5
+//! random points and run again.
+//!
+//! Prints `name=value` lines per backend: `mirror_requests`, `mirror_floor` (the sum over
+//! resources of ceil(N/100)+1), `mirror_minutes` (simulated), `mirror_limit_minutes` (cost /
+//! 600), `mirror_429`, then `mirror_missing`, `mirror_extra`, `mirror_stale` (rows that differ
+//! from the sandbox's records), `mirror_incremental_requests` and its floor,
+//! `mirror_ingest_per_second` (rows written a second with the network taken out); and the
+//! peak resident memory of the `demo mirror` process with 5,000 and 50,000 people.
+
+#[path = "../../salesloft-mirror/tests/common/mod.rs"]
+mod backends;
+
+use rand::{Rng, SeedableRng};
+use salesloft_api::{ApiKey, ClientBuilder};
+use salesloft_mirror::{Mirror, Table, follow};
+use salesloft_mock::webhooks::WebhookFault;
+use salesloft_mock::{Config, Sandbox, SandboxHandle};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CHANGES: usize = 2_000;
+const DELETIONS: usize = 300;
+const KILLS: usize = 5;
+
+fn count_of(resource: &str) -> usize {
+    match resource {
+        "people" => 50_000,
+        "accounts" => 10_000,
+        "cadence_memberships" => 20_000,
+        _ => 1_000,
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sqlite = backends::sqlite();
+        run("sqlite", &sqlite.url).await;
+        let postgres = backends::postgres();
+        run("postgres", &postgres.url).await;
+        for people in [5_000, 50_000] {
+            let peak = peak_rss_mb(people).await;
+            println!("mirror_peak_rss_mb_{people}_people={peak}");
+        }
+    });
+}
+
+fn per_minute_of(now: chrono::DateTime<chrono::Utc>, then: chrono::DateTime<chrono::Utc>) -> f64 {
+    (now - then).num_milliseconds() as f64 / 60_000.0
+}
+
+async fn run(backend: &str, url: &str) {
+    println!("backend={backend}");
+    let config = Config {
+        request_log_capacity: 2_000_000,
+        request_log_bytes: 1 << 30,
+        ..Config::default()
+    };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    // People first: the memberships are made over them.
+    let mut resources = sandbox.resources();
+    resources.sort_by_key(|r| r != "people");
+    for resource in &resources {
+        sandbox
+            .seed(resource, count_of(resource), 1_000, 7)
+            .unwrap();
+    }
+    let client = ClientBuilder::new(Arc::new(ApiKey::new(sandbox.api_key())))
+        .base_url(sandbox.api_base_url())
+        .clock(Arc::new(tests::SandboxClock(sandbox.clock().clone())))
+        .build()
+        .unwrap();
+    sandbox.clock().advance_to_next_minute();
+    sandbox.clear_requests();
+
+    let mirror = Arc::new(Mirror::open(url, &|_| {}).await.unwrap());
+    let tables = mirror.select(&[], &[]).unwrap();
+    let started = sandbox.clock().now();
+    let reports = mirror.run(&client, &tables, &mut |_| {}).await.unwrap();
+    let requests: u64 = reports.iter().map(|r| r.requests).sum();
+    let cost: u64 = reports.iter().map(|r| r.cost).sum();
+    let floor: usize = resources
+        .iter()
+        .map(|r| sandbox.records(r).len().div_ceil(100) + 1)
+        .sum();
+    let too_many = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    println!("mirror_requests={requests}");
+    println!("mirror_floor={floor}");
+    println!(
+        "mirror_minutes={:.2}",
+        per_minute_of(sandbox.clock().now(), started)
+    );
+    println!("mirror_limit_minutes={:.2}", cost as f64 / 600.0);
+    println!("mirror_429={too_many}");
+
+    // Changes and deletions, delivered by webhooks with faults on.
+    let token = "bench-callback-token";
+    let receiver = follow::start(mirror.clone(), "127.0.0.1:0".parse().unwrap(), None, token)
+        .await
+        .unwrap();
+    let events = follow::events(&tables);
+    salesloft_api::webhooks::ensure_subscriptions(&client, &receiver.callback_url, token, &events)
+        .await
+        .unwrap();
+    sandbox
+        .inject_webhook_fault(WebhookFault::Drop, 150)
+        .unwrap();
+    sandbox
+        .inject_webhook_fault(WebhookFault::Duplicate, 150)
+        .unwrap();
+    let changed = change_and_delete(&sandbox).await;
+    sandbox.clear_requests();
+    let mut random = rand::rngs::StdRng::seed_from_u64(22);
+    for _ in 0..KILLS {
+        let (mirror, client, tables) = (mirror.clone(), client.clone(), tables.clone());
+        let run = tokio::spawn(async move { mirror.run(&client, &tables, &mut |_| {}).await });
+        tokio::time::sleep(Duration::from_millis(random.random_range(5..200))).await;
+        run.abort(); // the kill: whatever was not committed is gone
+        let _ = run.await;
+    }
+    mirror.run(&client, &tables, &mut |_| {}).await.unwrap();
+    // Deliveries retried 15 s apart on the sandbox's clock: move it until none is left.
+    for _ in 0..2_000 {
+        if sandbox.webhooks_pending() == 0 {
+            break;
+        }
+        sandbox.clock().advance(chrono::Duration::seconds(16));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let incremental_requests = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.status == 200)
+        .count();
+    let incremental_floor: usize = tables
+        .iter()
+        .map(|t| {
+            if t.incremental {
+                changed.get(&t.resource).copied().unwrap_or(0) / 100 + 1
+            } else {
+                sandbox.records(&t.resource).len().div_ceil(100) + 1
+            }
+        })
+        .sum();
+    let (missing, extra, stale) = compare(&sandbox, &mirror, &tables).await;
+    println!("mirror_missing={missing}");
+    println!("mirror_extra={extra}");
+    println!("mirror_stale={stale}");
+    println!("mirror_incremental_requests={incremental_requests}");
+    println!("mirror_incremental_floor={incremental_floor}");
+    println!(
+        "mirror_deliveries_applied={}",
+        receiver.applied.load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    // Ingest alone: 50,000 people written in pages of 100, no network.
+    let people = tables.iter().find(|t| t.resource == "people").unwrap();
+    let mut records: Vec<Map<String, Value>> = sandbox
+        .records("people")
+        .into_iter()
+        .filter_map(|r| r.as_object().cloned())
+        .collect();
+    for (n, record) in records.iter_mut().enumerate() {
+        record.insert("id".into(), json!(10_000_000 + n));
+    }
+    let started = Instant::now();
+    for page in records.chunks(100) {
+        mirror.write_rows(people, page).await.unwrap();
+    }
+    let rate = records.len() as f64 / started.elapsed().as_secs_f64();
+    println!("mirror_ingest_per_second={rate:.0}");
+}
+
+/// 2,000 changes (through `/__admin`, which moves `updated_at` and sends the `_updated` event)
+/// and 300 deletions through the API, each resource's share by its size; the changes by
+/// resource.
+async fn change_and_delete(sandbox: &SandboxHandle) -> HashMap<String, usize> {
+    let mut random = rand::rngs::StdRng::seed_from_u64(2_000);
+    let resources = sandbox.resources();
+    let ids: HashMap<String, Vec<Value>> = resources
+        .iter()
+        .map(|r| {
+            let ids = sandbox.records(r).iter().map(|x| x["id"].clone()).collect();
+            (r.clone(), ids)
+        })
+        .collect();
+    let mut changed: HashMap<String, HashSet<String>> = HashMap::new();
+    let weighted: Vec<&String> = resources
+        .iter()
+        .flat_map(|r| std::iter::repeat_n(r, count_of(r) / 1_000))
+        .collect();
+    for n in 0..CHANGES {
+        let resource = weighted[random.random_range(0..weighted.len())];
+        let list = &ids[resource];
+        let id = &list[random.random_range(0..list.len())];
+        let shown = id.as_str().map_or_else(|| id.to_string(), str::to_string);
+        sandbox.clock().advance(chrono::Duration::milliseconds(1));
+        let fields = json!({"bench_change": n}).as_object().cloned().unwrap();
+        if sandbox.patch_record(resource, &shown, fields).unwrap() {
+            changed.entry(resource.clone()).or_default().insert(shown);
+        }
+    }
+    // Deletions: people, accounts and notes send delete events; the whole-read resources
+    // are found gone by the next read.
+    sandbox.set_rate_limit(1_000_000);
+    let http = reqwest::Client::new();
+    let deletable = [
+        "people",
+        "accounts",
+        "notes",
+        "custom_fields",
+        "person_stages",
+        "saved_list_views",
+        "imports",
+    ];
+    let mut deleted = 0;
+    while deleted < DELETIONS {
+        let resource = deletable[deleted % deletable.len()];
+        let list = &ids[resource];
+        let id = &list[random.random_range(0..list.len())];
+        let url = format!("{}/v2/{resource}/{id}.json", sandbox.api_base_url());
+        let answer = http
+            .delete(url)
+            .bearer_auth(sandbox.api_key())
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == 204 {
+            deleted += 1;
+        }
+    }
+    sandbox.set_rate_limit(600);
+    sandbox.clock().advance_to_next_minute();
+    changed
+        .into_iter()
+        .map(|(resource, ids)| (resource, ids.len()))
+        .collect()
+}
+
+/// Rows missing from the mirror, rows it has that the sandbox has not, and rows whose
+/// `updated_at` is not the sandbox's.
+async fn compare(
+    sandbox: &SandboxHandle,
+    mirror: &Mirror,
+    tables: &[Table],
+) -> (usize, usize, usize) {
+    let (mut missing, mut extra, mut stale) = (0, 0, 0);
+    for table in tables {
+        let truth: HashMap<String, Option<String>> = sandbox
+            .records(&table.resource)
+            .iter()
+            .map(|r| {
+                let id = salesloft_mirror::db::text_of(&r["id"]).unwrap_or_default();
+                let at = r["updated_at"].as_str().and_then(salesloft_mirror::db::utc);
+                (id, at)
+            })
+            .collect();
+        let rows: HashMap<String, Option<String>> = mirror
+            .dump(table)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|row| row["_deleted_at"].is_null())
+            .map(|row| {
+                let id = row["id"].as_str().unwrap_or_default().to_string();
+                (id, row["_updated_utc"].as_str().map(str::to_string))
+            })
+            .collect();
+        missing += truth.keys().filter(|id| !rows.contains_key(*id)).count();
+        extra += rows.keys().filter(|id| !truth.contains_key(*id)).count();
+        stale += truth
+            .iter()
+            .filter(|(id, at)| rows.get(*id).is_some_and(|mine| mine != *at))
+            .count();
+    }
+    (missing, extra, stale)
+}
+
+/// Peak resident memory of `demo mirror --only people` (the release binary) with `people`
+/// people in the sandbox, read from the process while it runs.
+async fn peak_rss_mb(people: usize) -> u64 {
+    let config = Config {
+        rate_limit_per_minute: 1_000_000,
+        ..Config::default()
+    };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    sandbox.seed("people", people, 1_000, 5).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("rss.db").display());
+    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/demo");
+    let mut child = std::process::Command::new(binary)
+        .args(["mirror", "--only", "people", "--db", &db, "--json"])
+        .env("SALESLOFT_API_KEY", sandbox.api_key())
+        .env("SALESLOFT_API_BASE_URL", sandbox.api_base_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the release demo binary (cargo xtask bench mirror builds it)");
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            let kb: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            peak = peak.max(kb / 1024);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    peak
+}
