@@ -237,14 +237,9 @@ impl Mirror {
         table: &Table,
         records: &[Map<String, Value>],
     ) -> Result<(), MirrorError> {
-        let upsert = upsert_sql(table);
+        let records: Vec<&Map<String, Value>> = records.iter().collect();
         let mut tx = self.db.pool.begin().await.map_err(database)?;
-        for record in records {
-            bind_all(sqlx::query(&upsert), row_values(table, record, None, None))
-                .execute(&mut *tx)
-                .await
-                .map_err(database)?;
-        }
+        write_page(&mut tx, table, &records, None).await?;
         tx.commit().await.map_err(database)
     }
 
@@ -256,15 +251,8 @@ impl Mirror {
         cursor: &Cursor,
         run: Option<&str>,
     ) -> Result<(), MirrorError> {
-        let upsert = upsert_sql(table);
         let mut tx = self.db.pool.begin().await.map_err(database)?;
-        for record in records {
-            let values = row_values(table, record, None, run);
-            bind_all(sqlx::query(&upsert), values)
-                .execute(&mut *tx)
-                .await
-                .map_err(database)?;
-        }
+        write_page(&mut tx, table, records, run).await?;
         save_cursor(&mut tx, &table.resource, cursor).await?;
         tx.commit().await.map_err(database)
     }
@@ -458,6 +446,38 @@ impl Mirror {
         tx.commit().await.map_err(database)?;
         Ok(true)
     }
+}
+
+/// Writes `records` in statements of up to [`PER_PAGE`] rows; a record whose id comes twice
+/// is written once, as it came last.
+async fn write_page(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &Table,
+    records: &[&Map<String, Value>],
+    run: Option<&str>,
+) -> Result<(), MirrorError> {
+    let mut last: std::collections::HashMap<Option<String>, usize> = Default::default();
+    for (i, record) in records.iter().enumerate() {
+        last.insert(record.get("id").and_then(db::text_of), i);
+    }
+    let unique: Vec<&Map<String, Value>> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| last.get(&r.get("id").and_then(db::text_of)) == Some(i))
+        .map(|(_, r)| *r)
+        .collect();
+    for chunk in unique.chunks(PER_PAGE) {
+        let sql = db::upsert_rows_sql(table, chunk.len());
+        let values = chunk
+            .iter()
+            .flat_map(|record| row_values(table, record, None, run))
+            .collect();
+        bind_all(sqlx::query(&sql), values)
+            .execute(&mut **tx)
+            .await
+            .map_err(database)?;
+    }
+    Ok(())
 }
 
 async fn save_cursor(
