@@ -20,6 +20,7 @@ use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
+    name = "salesloft",
     about = "The SalesLoft person-plus-cadence flow",
     long_about = "Runs the person-plus-cadence flow.\n\nNo credentials: the built-in local sandbox.\n\
                   SALESLOFT_APP_ID + SALESLOFT_APP_SECRET: your SalesLoft app (run `authorize` once, then `run`).\n\

@@ -7,6 +7,9 @@
 //! 401 refresh, rate-limit pacing, retries), the [`TokenSource`] seam that supplies bearer
 //! tokens, one [`ApiError`], a page stream ([`pagination`]) and incremental sync ([`sync`]).
 
+// docs.rs: feature badges on what needs a feature (`webhook-receiver`).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // The generated code names `::salesloft_api::Id` (it is also generated in other crates).
 extern crate self as salesloft_api;
 

@@ -11,7 +11,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`login`]: the authorization-code flow with `state` and PKCE, through a local callback
+//! - [`login()`]: the authorization-code flow with `state` and PKCE, through a local callback
 //!   server ([`callback`]), storing the credentials.
 //! - [`Session`]: stored credentials that refresh themselves ([`tokens`]), client
 //!   credentials, or an API key, behind `salesloft_api::TokenSource`.

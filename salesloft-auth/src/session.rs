@@ -1,5 +1,5 @@
 //! The one obvious way to an authorized client, from stored credentials, client credentials
-//! or an API key. [`crate::login`] gets the stored credentials there first.
+//! or an API key. [`crate::login()`] gets the stored credentials there first.
 
 use crate::app::OAuthApp;
 use crate::error::AuthError;

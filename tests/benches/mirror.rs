@@ -35,6 +35,8 @@ fn count_of(resource: &str) -> usize {
         "people" => 50_000,
         "accounts" => 10_000,
         "cadence_memberships" => 20_000,
+        // The sandbox keeps 1,000 subscriptions: room for the receiver's own.
+        "webhook_subscriptions" => 900,
         _ => 1_000,
     }
 }
@@ -302,7 +304,7 @@ async fn peak_rss_mb(people: usize) -> u64 {
     sandbox.seed("people", people, 1_000, 5).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("rss.db").display());
-    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/demo");
+    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/salesloft");
     let mut child = std::process::Command::new(binary)
         .args(["mirror", "--only", "people", "--db", &db, "--json"])
         .env("SALESLOFT_API_KEY", sandbox.api_key())
@@ -310,7 +312,7 @@ async fn peak_rss_mb(people: usize) -> u64 {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("the release demo binary (cargo xtask bench mirror builds it)");
+        .expect("the release salesloft binary (cargo xtask bench mirror builds it)");
     let status = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {

@@ -88,3 +88,8 @@ pub fn duplicates(sandbox: &SandboxHandle) -> usize {
         .collect::<Vec<_>>();
     keys.into_iter().filter(|k| !seen.insert(k.clone())).count()
 }
+
+/// The README's Rust snippets, compiled as doctests: the README cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -19,6 +19,8 @@ pub enum Which {
     /// Mirroring a team of 50,000 people into SQLite and Postgres, with changes, deletions,
     /// webhook faults and 5 kills.
     Mirror,
+    /// A clean build of a program using salesloft-api against the same on bare reqwest.
+    Build,
 }
 
 pub fn run(which: Which) -> Result<()> {
@@ -28,13 +30,14 @@ pub fn run(which: Which) -> Result<()> {
         Which::Webhooks => ("tests", "webhooks"),
         Which::Enroll => ("tests", "enroll"),
         Which::Mirror => ("tests", "mirror"),
+        Which::Build => bail!("`bench build` is not a bench target (build_time.rs runs it)"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // The client is measured against the sandbox in its own process, and the mirror's
     // memory as the demo's own process.
     let binary = match which {
         Which::Client => Some(("salesloft-mock", "salesloft-mock")),
-        Which::Mirror => Some(("demo", "demo")),
+        Which::Mirror => Some(("demo", "salesloft")),
         _ => None,
     };
     if let Some((package, bin)) = binary {

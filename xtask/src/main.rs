@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask regen-spec` and `cargo xtask bench`.
 
 mod bench;
+mod build_time;
 mod normalize;
 mod regen_spec;
 
@@ -26,8 +27,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run a benchmark in release mode: `mock` (sandbox throughput) or `client` (hook stack,
-    /// sync cost, refresh). Prints a table, then `name=value` lines.
+    /// Run a benchmark: `mock`, `client`, `webhooks`, `enroll`, `mirror` (release mode), or
+    /// `build` (a user's clean build). Prints `name=value` lines.
     Bench {
         #[arg(value_enum)]
         which: bench::Which,
@@ -37,6 +38,9 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::RegenSpec { from, check } => regen_spec::run(from.as_deref(), check),
-        Command::Bench { which } => bench::run(which),
+        Command::Bench { which } => match which {
+            bench::Which::Build => build_time::run(),
+            which => bench::run(which),
+        },
     }
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 /// The demo binary with `args`, every `SALESLOFT_*` setting it reads removed, then `env` set:
 /// a test sees only what it gives.
 pub fn demo_command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_demo"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_salesloft"));
     command.args(args);
     for name in [
         "SALESLOFT_APP_ID",

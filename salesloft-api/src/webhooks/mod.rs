@@ -13,10 +13,11 @@
 
 mod dedup;
 #[cfg(feature = "webhook-receiver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook-receiver")))]
 pub mod receiver;
 pub mod subscriptions;
 
-pub use dedup::{Dedup, Seen};
+pub use dedup::{Claim, Dedup, Seen};
 pub use subscriptions::{ensure_subscriptions, remove_subscriptions};
 
 use crate::Id;
