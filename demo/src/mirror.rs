@@ -36,6 +36,10 @@ pub struct MirrorArgs {
     /// With --follow: where the receiver listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// After the run, find rows of the incremental resources that are gone (deletions no
+    /// webhook told of): a page-1 walk of each whole list; its cost is printed first.
+    #[arg(long)]
+    pub reconcile: bool,
     /// The share of the team's 600-a-minute budget to use (0.8 leaves a fifth to others).
     #[arg(long, default_value_t = 1.0)]
     pub budget_share: f64,
@@ -72,7 +76,25 @@ pub async fn run(
         eprintln!("Waiting for {holder}, which is mirroring into this database...");
     })
     .await?;
-    let reports = mirror_once(&mirror, &connection.client, &tables, json).await?;
+    let mut reports = mirror_once(&mirror, &connection.client, &tables, json).await?;
+    if args.reconcile {
+        let cost = mirror.reconcile_cost(&tables).await?;
+        out.note(&format!(
+            "Reconciling: a page-1 walk of every incremental resource, cost {cost} (at least {:.1} minutes of the budget share).",
+            cost as f64 / (600.0 * args.budget_share.clamp(0.01, 1.0))
+        ));
+        let found = mirror
+            .reconcile(&connection.client, &tables, &mut |_| {})
+            .await?;
+        for report in found {
+            if let Some(mine) = reports.iter_mut().find(|r| r.resource == report.resource) {
+                mine.requests += report.requests;
+                mine.cost += report.cost;
+                mine.deleted += report.deleted;
+                mine.rows = report.rows;
+            }
+        }
+    }
     if json {
         println!(
             "{}",

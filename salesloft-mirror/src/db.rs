@@ -241,8 +241,9 @@ pub fn upsert_rows_sql(table: &Table, rows: usize) -> String {
     let updates: Vec<String> = names[1..]
         .iter()
         .map(|n| match n.as_str() {
-            "_deleted_at" => format!(
-                "\"_deleted_at\" = COALESCE(excluded.\"_deleted_at\", \"{t}\".\"_deleted_at\")",
+            // A deletion, once seen, stays; a write outside a whole read keeps the read's mark.
+            "_deleted_at" | "_seen_run" => format!(
+                "\"{n}\" = COALESCE(excluded.\"{n}\", \"{t}\".\"{n}\")",
                 t = table.table
             ),
             _ => format!("\"{n}\" = excluded.\"{n}\""),

@@ -161,7 +161,8 @@ impl Mirror {
                 rows: self.rows(table).await?,
             });
             let mut report = if table.incremental {
-                self.read_incremental(client, table, progress).await?
+                self.read_incremental(client, table, false, progress)
+                    .await?
             } else {
                 self.read_whole(client, table, progress).await?
             };
@@ -217,9 +218,9 @@ impl Mirror {
             .collect())
     }
 
-    async fn cursor(&self, table: &Table) -> Result<Cursor, MirrorError> {
+    async fn cursor(&self, key: &str) -> Result<Cursor, MirrorError> {
         let row = sqlx::query("SELECT cursor FROM _mirror_cursors WHERE resource = $1")
-            .bind(table.resource.clone())
+            .bind(key.to_string())
             .fetch_optional(&self.db.pool)
             .await
             .map_err(database)?;
@@ -243,29 +244,42 @@ impl Mirror {
         tx.commit().await.map_err(database)
     }
 
-    /// Writes `records` and the resource's cursor in one transaction.
+    /// Writes `records` and the cursor under `key` in one transaction.
     async fn commit(
         &self,
         table: &Table,
         records: &[&Map<String, Value>],
+        key: &str,
         cursor: &Cursor,
         run: Option<&str>,
     ) -> Result<(), MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         write_page(&mut tx, self.db.backend, table, records, run).await?;
-        save_cursor(&mut tx, &table.resource, cursor).await?;
+        save_cursor(&mut tx, key, cursor).await?;
         tx.commit().await.map_err(database)
     }
 
     /// Page-1 requests sorted by `updated_at` from the stored cursor, as SalesLoft recommends
     /// (SERVICE.md §3); one instant's records that fill a page are walked by page number.
+    /// With `reconcile`, the walk starts from nothing under a cursor of its own, marks each
+    /// row it sees with its run, and ends by marking the rows it did not see deleted.
     async fn read_incremental(
         &self,
         client: &salesloft_api::Client,
         table: &Table,
+        reconcile: bool,
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Report, MirrorError> {
-        let mut cursor = self.cursor(table).await?;
+        let key = if reconcile {
+            format!("{}#reconcile", table.resource)
+        } else {
+            table.resource.clone()
+        };
+        let mut cursor = self.cursor(&key).await?;
+        if reconcile && cursor.run.is_none() {
+            cursor.run = Some(now());
+        }
+        let run = cursor.run.clone();
         let mut report = Report {
             resource: table.resource.clone(),
             incremental: true,
@@ -325,7 +339,8 @@ impl Mirror {
                     true
                 }
             };
-            self.commit(table, &fresh, &cursor, None).await?;
+            self.commit(table, &fresh, &key, &cursor, run.as_deref())
+                .await?;
             report.written += fresh.len() as u64;
             progress(Progress::Page {
                 table,
@@ -334,6 +349,9 @@ impl Mirror {
                 cost: report.cost,
             });
             if done {
+                if let Some(run) = &run {
+                    report.deleted = self.mark_unseen_deleted(table, run, &key).await?;
+                }
                 return Ok(report);
             }
         }
@@ -347,11 +365,8 @@ impl Mirror {
         table: &Table,
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Report, MirrorError> {
-        let mut cursor = self.cursor(table).await?;
-        let run = cursor
-            .run
-            .clone()
-            .unwrap_or_else(|| Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        let mut cursor = self.cursor(&table.resource).await?;
+        let run = cursor.run.clone().unwrap_or_else(now);
         let mut page = cursor.page.unwrap_or(1);
         let mut report = Report {
             resource: table.resource.clone(),
@@ -372,7 +387,8 @@ impl Mirror {
                 run: Some(run.clone()),
                 ..Cursor::default()
             };
-            self.commit(table, &records, &cursor, Some(&run)).await?;
+            self.commit(table, &records, &table.resource, &cursor, Some(&run))
+                .await?;
             report.written += records.len() as u64;
             progress(Progress::Page {
                 table,
@@ -385,23 +401,68 @@ impl Mirror {
             }
             page += 1;
         }
-        // Complete: what this read did not see is gone from the service.
+        report.deleted = self
+            .mark_unseen_deleted(table, &run, &table.resource)
+            .await?;
+        Ok(report)
+    }
+
+    /// A complete read marked its rows with `run`: what it did not see is gone from the
+    /// service. Marked deleted, and the read's cursor (under `key`) reset, in one transaction.
+    async fn mark_unseen_deleted(
+        &self,
+        table: &Table,
+        run: &str,
+        key: &str,
+    ) -> Result<u64, MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         let gone = format!(
             "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> $2)",
             table.table
         );
-        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let deleted = sqlx::query(&gone)
-            .bind(now)
-            .bind(run)
+            .bind(now())
+            .bind(run.to_string())
             .execute(&mut *tx)
             .await
             .map_err(database)?;
-        report.deleted = deleted.rows_affected();
-        save_cursor(&mut tx, &table.resource, &Cursor::default()).await?;
+        save_cursor(&mut tx, key, &Cursor::default()).await?;
         tx.commit().await.map_err(database)?;
-        Ok(report)
+        Ok(deleted.rows_affected())
+    }
+
+    /// Finds the rows of incremental resources that are gone from the service (resources
+    /// without delete events, or deletions whose webhook was missed): a page-1 walk of each
+    /// whole list by `updated_at`, at ceil(N/100)+1 requests for N records
+    /// ([`Mirror::reconcile_cost`] says how many before).
+    pub async fn reconcile(
+        &self,
+        client: &salesloft_api::Client,
+        tables: &[Table],
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<Vec<Report>, MirrorError> {
+        let mut reports = Vec::new();
+        for table in tables.iter().filter(|t| t.incremental) {
+            progress(Progress::Start {
+                table,
+                rows: self.rows(table).await?,
+            });
+            let mut report = self.read_incremental(client, table, true, progress).await?;
+            report.rows = self.rows(table).await?;
+            progress(Progress::Done { report: &report });
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// What [`Mirror::reconcile`] will cost at least: ceil(rows/100)+1 page-1 requests per
+    /// incremental table, from the rows mirrored now.
+    pub async fn reconcile_cost(&self, tables: &[Table]) -> Result<u64, MirrorError> {
+        let mut cost = 0;
+        for table in tables.iter().filter(|t| t.incremental) {
+            cost += self.rows(table).await?.div_ceil(PER_PAGE as u64) + 1;
+        }
+        Ok(cost)
     }
 
     /// Writes one webhook delivery (`person_updated` and its record) in a transaction: the
@@ -535,6 +596,11 @@ fn take(cursor: &mut Cursor, record: &Map<String, Value>) -> bool {
             true
         }
     }
+}
+
+/// Now, as the mirror writes times: UTC, microseconds.
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn updated_at(record: &Map<String, Value>) -> Option<DateTime<Utc>> {
