@@ -76,7 +76,14 @@ pub async fn run(
         eprintln!("Waiting for {holder}, which is mirroring into this database...");
     })
     .await?;
-    let mut reports = mirror_once(&mirror, &connection.client, &tables, json).await?;
+    let mut reports = mirror_once(
+        &mirror,
+        &connection.client,
+        &tables,
+        json,
+        args.budget_share,
+    )
+    .await?;
     if args.reconcile {
         let cost = mirror.reconcile_cost(&tables).await?;
         out.note(&format!(
@@ -115,13 +122,18 @@ async fn mirror_once(
     client: &salesloft_api::Client,
     tables: &[Table],
     quiet: bool,
+    share: f64,
 ) -> Result<Vec<Report>, DemoError> {
+    let per_minute = 600.0 * share.clamp(0.01, 1.0);
     let bars = MultiProgress::new();
     if quiet {
         bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let style = ProgressStyle::with_template("{spinner} {prefix:<34} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let bar_style =
+        ProgressStyle::with_template("{spinner} {prefix:<34} [{bar:24}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     let mut shown: HashMap<String, ProgressBar> = HashMap::new();
     let reports = mirror
         .run(client, tables, &mut |progress| match progress {
@@ -132,6 +144,12 @@ async fn mirror_once(
                 bar.enable_steady_tick(Duration::from_millis(120));
                 shown.insert(table.resource.clone(), bar);
             }
+            Progress::Total { table, records } => {
+                if let Some(bar) = shown.get(&table.resource) {
+                    bar.set_style(bar_style.clone());
+                    bar.set_length(bar.position() + records);
+                }
+            }
             Progress::Page {
                 table,
                 written,
@@ -140,9 +158,13 @@ async fn mirror_once(
             } => {
                 if let Some(bar) = shown.get(&table.resource) {
                     bar.inc(written as u64);
+                    // The ETA is the budget's: the requests left at the share's pace.
+                    let left = bar.length().unwrap_or(0).saturating_sub(bar.position());
+                    let minutes =
+                        left.div_ceil(salesloft_mirror::PER_PAGE as u64) as f64 / per_minute;
                     bar.set_message(format!(
-                        "{} written, {requests} requests, cost {cost}",
-                        bar.position()
+                        "{requests} requests, cost {cost}, ETA {:.0} s",
+                        minutes * 60.0
                     ));
                 }
             }

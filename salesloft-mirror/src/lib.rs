@@ -75,6 +75,11 @@ pub enum Progress<'a> {
         table: &'a Table,
         rows: u64,
     },
+    /// How many records the read has left to do (from its first request's paging counts).
+    Total {
+        table: &'a Table,
+        records: u64,
+    },
     /// A page was written.
     Page {
         table: &'a Table,
@@ -303,7 +308,11 @@ impl Mirror {
                     query.push(("updated_at[lte]".into(), since.clone()));
                 }
             }
-            let data = list_page(client, table, &query).await?;
+            let listed = list_page(client, table, &query, report.requests == 0).await?;
+            if let Some(records) = listed.total {
+                progress(Progress::Total { table, records });
+            }
+            let data = listed.data;
             report.requests += 1;
             report.cost += page_cost(page);
             let full = data.len() >= PER_PAGE;
@@ -377,7 +386,16 @@ impl Mirror {
                 ("per_page".to_string(), PER_PAGE.to_string()),
                 ("page".to_string(), page.to_string()),
             ];
-            let (data, next) = list_page_with_next(client, table, &query).await?;
+            let first = report.requests == 0;
+            let ListPage { data, next, total } = list_page(client, table, &query, first).await?;
+            if let Some(records) = total {
+                // What is left of the read: the pages before this one are done.
+                let done = (page as u64 - 1) * PER_PAGE as u64;
+                progress(Progress::Total {
+                    table,
+                    records: records.saturating_sub(done),
+                });
+            }
             report.requests += 1;
             report.cost += page_cost(page);
             let records: Vec<&Map<String, Value>> = data.iter().collect();
@@ -627,22 +645,30 @@ pub fn page_cost(page: i64) -> u64 {
     }
 }
 
+/// One page of a list.
+struct ListPage {
+    data: Vec<Map<String, Value>>,
+    /// `next_page` (none when the list has no paging).
+    next: Option<i64>,
+    /// `total_count`, when the request asked for paging counts.
+    total: Option<u64>,
+}
+
+/// A page of `table`'s list; with `count`, the request also asks for the total of what it
+/// filters (`include_paging_counts`: the first request of a read, for the progress's ETA).
 async fn list_page(
     client: &salesloft_api::Client,
     table: &Table,
     query: &[(String, String)],
-) -> Result<Vec<Map<String, Value>>, MirrorError> {
-    Ok(list_page_with_next(client, table, query).await?.0)
-}
-
-/// A page's records, and its `next_page` (none when the list has no paging).
-async fn list_page_with_next(
-    client: &salesloft_api::Client,
-    table: &Table,
-    query: &[(String, String)],
-) -> Result<(Vec<Map<String, Value>>, Option<i64>), MirrorError> {
-    let body = salesloft_api::raw::get_json(client, &table.path, query).await?;
+    count: bool,
+) -> Result<ListPage, MirrorError> {
+    let mut query = query.to_vec();
+    if count {
+        query.push(("include_paging_counts".into(), "true".into()));
+    }
+    let body = salesloft_api::raw::get_json(client, &table.path, &query).await?;
     let next = body["metadata"]["paging"]["next_page"].as_i64();
+    let total = body["metadata"]["paging"]["total_count"].as_u64();
     let data = match body {
         Value::Object(mut map) => match map.remove("data") {
             Some(Value::Array(items)) => items
@@ -656,7 +682,7 @@ async fn list_page_with_next(
         },
         _ => Vec::new(),
     };
-    Ok((data, next))
+    Ok(ListPage { data, next, total })
 }
 
 fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Value {
