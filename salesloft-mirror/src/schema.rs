@@ -7,6 +7,7 @@
 //! sends is lost), `_updated_utc` (the record's `updated_at` in UTC, comparable as text),
 //! `_deleted_at` (when a deletion was seen; the row stays as a tombstone).
 
+use salesloft_openapi::schema::{resolve, snake_case};
 use serde_json::Value;
 
 /// A column's SQL type, the same words on SQLite and Postgres.
@@ -149,35 +150,6 @@ fn column(doc: &Value, name: &str, property: &Value) -> Column {
         kind,
         reference,
     }
-}
-
-/// `CadenceMembership` → `cadence_membership`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-/// Follows `$ref` and single-element `allOf`.
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    let mut schema = schema;
-    for _ in 0..8 {
-        if let Some(reference) = schema["$ref"].as_str() {
-            schema = doc
-                .pointer(reference.trim_start_matches('#'))
-                .unwrap_or(&Value::Null);
-        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
-            schema = only;
-        } else {
-            break;
-        }
-    }
-    schema
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! per resource, except the small named hooks at the end ([`UNPAGED`], [`USER_REFERENCES`],
 //! [`string_identifier`]).
 
+use salesloft_openapi::schema::{resolve, snake_case};
 use serde_json::Value;
 
 /// How a field of a record is made and compared.
@@ -401,35 +402,6 @@ fn filter(param: &str, fields: &[Field]) -> Option<Filter> {
         param: base.to_string(),
         field: name.to_string(),
     })
-}
-
-/// `CadenceMembership` → `cadence_membership`.
-pub fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-/// Follows `$ref` and single-element `allOf`.
-pub fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    let mut schema = schema;
-    for _ in 0..8 {
-        if let Some(reference) = schema["$ref"].as_str() {
-            schema = doc
-                .pointer(reference.trim_start_matches('#'))
-                .unwrap_or(&Value::Null);
-        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
-            schema = only;
-        } else {
-            break;
-        }
-    }
-    schema
 }
 
 #[cfg(test)]

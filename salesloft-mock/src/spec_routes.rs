@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::listing::ListRequest;
 use crate::params::Params;
 use axum::http::{Method, StatusCode};
+use salesloft_openapi::schema::resolve;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug)]
@@ -172,22 +173,6 @@ fn route_for(doc: &Value, method: Method, segments: Vec<String>, op: &Value) -> 
         example,
         is_list,
     }
-}
-
-/// Follows `$ref` and single-element `allOf`.
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
-    let mut schema = schema;
-    for _ in 0..8 {
-        if let Some(reference) = schema["$ref"].as_str() {
-            let pointer = reference.trim_start_matches('#');
-            schema = doc.pointer(pointer).unwrap_or(&Value::Null);
-        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
-            schema = only;
-        } else {
-            break;
-        }
-    }
-    schema
 }
 
 /// A value shaped by `schema`: its example where it has one, else a plain value of its type.

@@ -6,26 +6,11 @@ use salesloft_api::decode::DecodeFailure;
 use salesloft_api::generated::decoders::{Decode, OPERATIONS, SCHEMAS};
 use salesloft_mock::resources::Reply;
 use salesloft_mock::spec_routes::SpecRoutes;
+use salesloft_openapi::schema::resolve;
 use serde_json::{Map, Value};
 
 fn spec() -> Value {
     serde_json::from_str(salesloft_openapi::SPEC).expect("the spec is JSON")
-}
-
-/// Follows `$ref` and single-element `allOf`.
-fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {
-    for _ in 0..8 {
-        if let Some(reference) = schema["$ref"].as_str() {
-            schema = doc
-                .pointer(reference.trim_start_matches('#'))
-                .unwrap_or(&Value::Null);
-        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
-            schema = only;
-        } else {
-            break;
-        }
-    }
-    schema
 }
 
 /// A value of `schema` made of the document's examples: its own example, else an object of

@@ -1,0 +1,53 @@
+//! Walking the document: what every crate that reads its schemas shares (the sandbox, the
+//! mirror, the tests). Reading the document only; how the service behaves stays with each.
+
+use serde_json::Value;
+
+/// Follows `$ref` and single-element `allOf` (at most 8 steps: the document has no longer
+/// chains, and a cycle must not hang a reader).
+pub fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    let mut schema = schema;
+    for _ in 0..8 {
+        if let Some(reference) = schema["$ref"].as_str() {
+            schema = doc
+                .pointer(reference.trim_start_matches('#'))
+                .unwrap_or(&Value::Null);
+        } else if let Some([only]) = schema["allOf"].as_array().map(Vec::as_slice) {
+            schema = only;
+        } else {
+            break;
+        }
+    }
+    schema
+}
+
+/// A schema's name in snake case, as the service names events after it:
+/// `CadenceMembership` → `cadence_membership`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_followed_and_names_snake_cased() {
+        let doc: Value = serde_json::json!({
+            "components": {"schemas": {"A": {"allOf": [{"$ref": "#/components/schemas/B"}]}, "B": {"type": "string"}}}
+        });
+        let schema = serde_json::json!({"$ref": "#/components/schemas/A"});
+        assert_eq!(
+            resolve(&doc, &schema),
+            &serde_json::json!({"type": "string"})
+        );
+        assert_eq!(snake_case("CadenceMembership"), "cadence_membership");
+    }
+}
