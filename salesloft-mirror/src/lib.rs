@@ -159,6 +159,17 @@ impl Mirror {
         tables: &[Table],
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Vec<Report>, MirrorError> {
+        self.read_each(client, tables, false, progress).await
+    }
+
+    /// Reads each table (with `reconcile`, a reconciling walk), reporting its start and end.
+    async fn read_each(
+        &self,
+        client: &salesloft_api::Client,
+        tables: &[Table],
+        reconcile: bool,
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) -> Result<Vec<Report>, MirrorError> {
         let mut reports = Vec::new();
         for table in tables {
             progress(Progress::Start {
@@ -166,7 +177,7 @@ impl Mirror {
                 rows: self.rows(table).await?,
             });
             let mut report = if table.incremental {
-                self.read_incremental(client, table, false, progress)
+                self.read_incremental(client, table, reconcile, progress)
                     .await?
             } else {
                 self.read_whole(client, table, progress).await?
@@ -459,18 +470,8 @@ impl Mirror {
         tables: &[Table],
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
     ) -> Result<Vec<Report>, MirrorError> {
-        let mut reports = Vec::new();
-        for table in tables.iter().filter(|t| t.incremental) {
-            progress(Progress::Start {
-                table,
-                rows: self.rows(table).await?,
-            });
-            let mut report = self.read_incremental(client, table, true, progress).await?;
-            report.rows = self.rows(table).await?;
-            progress(Progress::Done { report: &report });
-            reports.push(report);
-        }
-        Ok(reports)
+        let incremental: Vec<Table> = tables.iter().filter(|t| t.incremental).cloned().collect();
+        self.read_each(client, &incremental, true, progress).await
     }
 
     /// What [`Mirror::reconcile`] will cost at least: ceil(rows/100)+1 page-1 requests per

@@ -63,14 +63,10 @@ async fn mirrors_the_sandbox(url: &str) {
 
     // Two custom fields are deleted: the next whole read marks them.
     for id in [3, 4] {
-        let url = format!("{}/v2/custom_fields/{id}.json", sandbox.api_base_url());
-        let answer = http
-            .delete(url)
-            .bearer_auth(sandbox.api_key())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 204);
+        assert_eq!(
+            common::delete(&sandbox, &format!("custom_fields/{id}")).await,
+            204
+        );
     }
     let whole = run(&mirror, &client, &["custom_fields"]).await;
     assert_eq!((whole[0].rows, whole[0].deleted), (28, 2));
@@ -235,16 +231,8 @@ async fn reconcile_finds_deletions(url: &str) {
     let mirror = Mirror::open(url, &|_| {}).await.unwrap();
     let tables = mirror.select(&names(&["people", "groups"]), &[]).unwrap();
     mirror.run(&client, &tables, &mut |_| {}).await.unwrap();
-    let http = reqwest::Client::new();
     for id in [4, 5] {
-        let url = format!("{}/v2/people/{id}.json", sandbox.api_base_url());
-        let answer = http
-            .delete(url)
-            .bearer_auth(sandbox.api_key())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 204);
+        assert_eq!(common::delete(&sandbox, &format!("people/{id}")).await, 204);
     }
     assert_eq!(
         mirror.reconcile_cost(&tables).await.unwrap(),

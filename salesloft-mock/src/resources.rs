@@ -6,7 +6,7 @@ pub use crate::call::{Call, Reply};
 use crate::catalog::catalog;
 use crate::error::ApiError;
 use crate::params::{int_field, str_field};
-use crate::records;
+use crate::records::{self, embedded_key};
 use crate::store::{Store, account_fields, person_fields};
 use crate::table::{Record, Table};
 use axum::http::{Method, StatusCode};
@@ -180,8 +180,8 @@ fn list_people(store: &Store, call: &Call) -> Result<Reply, ApiError> {
             .memberships
             .rows
             .values()
-            .filter(|m| embedded_id(&m.fields, "cadence").is_some_and(|c| cadences.contains(&c)))
-            .filter_map(|m| embedded_id(&m.fields, "person"))
+            .filter(|m| embedded_key(&m.fields, "cadence").is_some_and(|c| cadences.contains(&c)))
+            .filter_map(|m| embedded_key(&m.fields, "person"))
             .collect()
     });
     records::list(store, resource("people")?, call, |person| {
@@ -193,10 +193,6 @@ fn list_people(store: &Store, call: &Call) -> Result<Reply, ApiError> {
             .as_ref()
             .is_none_or(|ids| ids.contains(&person.id))
     })
-}
-
-fn embedded_id(fields: &Map<String, Value>, name: &str) -> Option<i64> {
-    fields.get(name)?.get("id")?.as_i64()
 }
 
 /// An email address as the service compares it: without surrounding white space, any case.
@@ -415,7 +411,7 @@ fn delete_person(store: &mut Store, id: i64, now: DateTime<Utc>) -> Result<Reply
         .remove(&id)
         .ok_or_else(ApiError::not_found)?;
     for membership in store.memberships.rows.values_mut() {
-        if embedded_id(&membership.fields, "person") == Some(id) {
+        if embedded_key(&membership.fields, "person") == Some(id) {
             membership
                 .fields
                 .insert("person_deleted".into(), json!(true));
@@ -595,7 +591,7 @@ fn delete_account(store: &mut Store, id: i64, now: DateTime<Utc>) -> Result<Repl
         .remove(&id)
         .ok_or_else(ApiError::not_found)?;
     for person in store.people.rows.values_mut() {
-        if embedded_id(&person.fields, "account") == Some(id) {
+        if embedded_key(&person.fields, "account") == Some(id) {
             person.fields.insert("account".into(), Value::Null);
             person.updated_at = now;
         }
@@ -631,8 +627,8 @@ fn create_membership(store: &mut Store, call: &Call) -> Result<Reply, ApiError> 
         return Err(ApiError::invalid("user_id", "is not a user on this team"));
     }
     let already = store.memberships.rows.values().any(|m| {
-        embedded_id(&m.fields, "person") == Some(person)
-            && embedded_id(&m.fields, "cadence") == Some(cadence)
+        embedded_key(&m.fields, "person") == Some(person)
+            && embedded_key(&m.fields, "cadence") == Some(cadence)
             && m.fields.get("currently_on_cadence") == Some(&json!(true))
     });
     if already {

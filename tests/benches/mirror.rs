@@ -220,7 +220,6 @@ async fn change_and_delete(sandbox: &SandboxHandle) -> HashMap<String, usize> {
     // Deletions: people, accounts and notes send delete events; the whole-read resources
     // are found gone by the next read.
     sandbox.set_rate_limit(1_000_000);
-    let http = reqwest::Client::new();
     let deletable = [
         "people",
         "accounts",
@@ -235,14 +234,7 @@ async fn change_and_delete(sandbox: &SandboxHandle) -> HashMap<String, usize> {
         let resource = deletable[deleted % deletable.len()];
         let list = &ids[resource];
         let id = &list[random.random_range(0..list.len())];
-        let url = format!("{}/v2/{resource}/{id}.json", sandbox.api_base_url());
-        let answer = http
-            .delete(url)
-            .bearer_auth(sandbox.api_key())
-            .send()
-            .await
-            .unwrap();
-        if answer.status() == 204 {
+        if backends::delete(sandbox, &format!("{resource}/{id}")).await == 204 {
             deleted += 1;
         }
     }

@@ -184,6 +184,19 @@ pub async fn sandbox() -> (salesloft_mock::SandboxHandle, salesloft_api::Client)
     (sandbox, client)
 }
 
+/// `DELETE /v2/{path}.json` on the sandbox with its API key: the status.
+pub async fn delete(sandbox: &salesloft_mock::SandboxHandle, path: &str) -> u16 {
+    let url = format!("{}/v2/{path}.json", sandbox.api_base_url());
+    reqwest::Client::new()
+        .delete(url)
+        .bearer_auth(sandbox.api_key())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Runs a test body once per backend.
 #[macro_export]
 macro_rules! on_both_backends {
