@@ -113,11 +113,10 @@ fn decoders(document: &serde_json::Value, answers: &[(String, String)]) -> Strin
         .as_object()
         .expect("the spec has schemas");
     for name in schemas.keys() {
-        let rust = if name == "Id" {
-            "crate::Id".to_string()
-        } else {
-            format!("types::{name}")
-        };
+        let rust = REPLACED_SCHEMAS
+            .iter()
+            .find(|(schema, _)| schema == name)
+            .map_or_else(|| format!("types::{name}"), |(_, path)| path.to_string());
         out.push_str(&decoder(name, &rust));
     }
     out.push_str("    ];\n    pub const OPERATIONS: &[(&str, Decode)] = &[\n");

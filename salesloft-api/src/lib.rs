@@ -17,6 +17,7 @@ pub mod clock;
 pub mod decode;
 pub mod enroll;
 pub mod error;
+pub mod filters;
 pub mod generated;
 pub mod hooks;
 pub mod id;
@@ -34,6 +35,7 @@ pub mod webhooks;
 
 pub use clock::{Clock, SystemClock};
 pub use error::ApiError;
+pub use filters::{CustomFieldsFilter, UserRelationshipsFilter};
 pub use generated::{Client, ClientInfo, Error, ResponseValue, types};
 pub use id::Id;
 pub use ratelimit::RateLimitInfo;

@@ -56,6 +56,9 @@ pub enum Filter {
     Reference { param: String, field: String },
     /// `domain=x`, `name[]=a`: the field equals one of these (text case-insensitively).
     Equal { param: String, field: String },
+    /// `custom_fields[Name]=value`: the map field has the entry `Name` (exactly) with this
+    /// value (text case-insensitively); every condition must hold.
+    Keyed { param: String, field: String },
 }
 
 #[derive(Clone, Debug)]
@@ -247,10 +250,9 @@ fn resource_of(
         })
         .unwrap_or(IdForm::Integer);
     let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
-    let param_names: Vec<&str> = params.iter().filter_map(|p| p["name"].as_str()).collect();
-    let filters = param_names
+    let filters = params
         .iter()
-        .filter_map(|p| filter(p, &fields))
+        .filter_map(|p| filter(doc, p, &fields))
         .collect();
     let sortable = match params.iter().find(|p| p["name"] == "sort_by") {
         None => Vec::new(),
@@ -357,11 +359,22 @@ fn field(doc: &Value, name: &str, property: &Value) -> Field {
     }
 }
 
-/// What a list parameter filters on, by its name and the record's fields; `None` for the
-/// paging and sorting parameters and for filters on things a record does not show (ignored,
-/// as the service ignores an unknown filter).
-fn filter(param: &str, fields: &[Field]) -> Option<Filter> {
-    let base = param.trim_end_matches("[]");
+/// What a list parameter filters on, by its name (its schema, for a map) and the record's
+/// fields; `None` for the paging and sorting parameters and for filters on things a record
+/// does not show (ignored, as the service ignores an unknown filter).
+fn filter(doc: &Value, param: &Value, fields: &[Field]) -> Option<Filter> {
+    let name = param["name"].as_str()?;
+    if resolve(doc, &param["schema"])["type"] == "object" {
+        // A map of conditions on the record's map field of the same name.
+        return fields
+            .iter()
+            .any(|f| f.name == name && matches!(f.kind, Kind::Json))
+            .then(|| Filter::Keyed {
+                param: name.to_string(),
+                field: name.to_string(),
+            });
+    }
+    let base = name.trim_end_matches("[]");
     if base == "ids" {
         return Some(Filter::Ids);
     }

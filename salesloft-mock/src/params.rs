@@ -29,6 +29,17 @@ impl Params {
         self.get(name).is_some() || self.0.iter().any(|(k, _)| k == &format!("{name}[]"))
     }
 
+    /// `name[key]=value` pairs, as (key, value), in the order sent; `name[]` is not one.
+    pub fn keyed(&self, name: &str) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix(name)?.strip_prefix('[')?.strip_suffix(']')?;
+                (!key.is_empty()).then(|| (key.to_string(), v.clone()))
+            })
+            .collect()
+    }
+
     /// `name[]=a&name[]=b`, or `name=a` (also `name=a,b`).
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
         let rails = format!("{name}[]");

@@ -146,6 +146,7 @@ struct Filters<'r> {
     after: Option<i64>,
     references: Vec<(&'r str, Vec<String>)>,
     equal: Vec<(&'r str, Vec<String>)>,
+    keyed: Vec<(&'r str, Vec<(String, String)>)>,
 }
 
 impl<'r> Filters<'r> {
@@ -156,6 +157,7 @@ impl<'r> Filters<'r> {
             after: None,
             references: Vec::new(),
             equal: Vec::new(),
+            keyed: Vec::new(),
         };
         let bad = |name: &str| ApiError::invalid(name, "is not a valid value");
         for filter in &resource.filters {
@@ -192,6 +194,12 @@ impl<'r> Filters<'r> {
                         filters.equal.push((field, values));
                     }
                 }
+                Filter::Keyed { param, field } => {
+                    let conditions = call.params.keyed(param);
+                    if !conditions.is_empty() {
+                        filters.keyed.push((field, conditions));
+                    }
+                }
             }
         }
         Ok(filters)
@@ -215,6 +223,28 @@ impl<'r> Filters<'r> {
                 };
                 value.is_some_and(|value| values.iter().any(|v| same_text(&value, v)))
             })
+            && self.keyed.iter().all(|(field, conditions)| {
+                let map = record.fields.get(*field).and_then(Value::as_object);
+                conditions
+                    .iter()
+                    .all(|(key, value)| keyed_match(map.and_then(|m| m.get(key)), value))
+            })
+    }
+}
+
+/// One `name[key]=value` condition on a map's entry (`None` when the map has no `key`): the
+/// value compared as text without case; `_is_null` asks for an entry that is null, `_unmapped`
+/// for none at all (the service's words for user relationships; the same rule for every map).
+fn keyed_match(entry: Option<&Value>, value: &str) -> bool {
+    match (value.trim(), entry) {
+        ("_unmapped", entry) => entry.is_none(),
+        ("_is_null", entry) => entry.is_some_and(Value::is_null),
+        (_, Some(Value::Object(reference))) => reference
+            .get("id")
+            .or_else(|| reference.get("name"))
+            .is_some_and(|v| same_text(v, value)),
+        (_, Some(entry)) => same_text(entry, value),
+        (_, None) => false,
     }
 }
 

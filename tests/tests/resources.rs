@@ -320,3 +320,153 @@ async fn change(
         }
     }
 }
+
+/// `custom_fields[Name]=value` on people and accounts and `user_relationships[name]=value` on
+/// accounts, from the typed builders to the sandbox and back: every condition must hold, names
+/// exactly, values without case; `_is_null` and `_unmapped` for relationships.
+#[tokio::test]
+async fn people_and_accounts_filter_by_custom_fields_and_user_relationships() {
+    let sandbox = Sandbox::start(Config::default()).await.unwrap();
+    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
+        salesloft_api::ApiKey::new(sandbox.api_key()),
+    ))
+    .base_url(sandbox.api_base_url())
+    .build()
+    .unwrap();
+    let fields = |pairs: &[(&str, &str)]| -> serde_json::Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect()
+    };
+    for (email, custom) in [
+        (
+            "gold.emea@example.test",
+            fields(&[("Tier", "Gold"), ("Region", "EMEA")]),
+        ),
+        (
+            "gold.us@example.test",
+            fields(&[("Tier", "gold"), ("Region", "US")]),
+        ),
+        ("silver@example.test", fields(&[("Tier", "Silver")])),
+        ("plain@example.test", fields(&[])),
+    ] {
+        client
+            .create_person()
+            .body_map(|b| b.email_address(email.to_string()).custom_fields(custom))
+            .call()
+            .await
+            .unwrap();
+    }
+    let people = |filter: salesloft_api::CustomFieldsFilter| {
+        let client = client.clone();
+        async move {
+            let page = client
+                .list_people()
+                .custom_fields(filter)
+                .call()
+                .await
+                .unwrap();
+            let mut emails: Vec<String> = page
+                .into_inner()
+                .data
+                .into_iter()
+                .filter_map(|p| p.email_address)
+                .collect();
+            emails.sort();
+            emails
+        }
+    };
+    assert_eq!(
+        people([("Tier", "GOLD")].into()).await,
+        ["gold.emea@example.test", "gold.us@example.test"],
+        "values are compared without case"
+    );
+    assert_eq!(
+        people([("Tier", "gold"), ("Region", "emea")].into()).await,
+        ["gold.emea@example.test"],
+        "every condition must hold"
+    );
+    assert!(
+        people([("tier", "gold")].into()).await.is_empty(),
+        "names are case-sensitive"
+    );
+    assert_eq!(
+        people(Default::default()).await.len(),
+        sandbox.records("people").len(),
+        "no conditions, no filter"
+    );
+
+    let mut accounts = Vec::new();
+    for (name, tier) in [
+        ("Ours Acme", "Gold"),
+        ("Ours Globex", "Silver"),
+        ("Ours Initech", "Gold"),
+    ] {
+        let account = client
+            .create_account()
+            .body_map(|b| {
+                b.name(name.to_string())
+                    .domain(format!(
+                        "{}.example.test",
+                        name.replace(' ', "-").to_lowercase()
+                    ))
+                    .custom_fields(fields(&[("Tier", tier)]))
+            })
+            .call()
+            .await
+            .unwrap()
+            .into_inner();
+        accounts.push(account.data.id.unwrap());
+    }
+    // The API does not write relationships (the team's CRM does): set through admin.
+    let relationships = [
+        json!({"owner": "Ann", "csm": null}),
+        json!({"owner": "Bob"}),
+    ];
+    for (id, relationships) in accounts.iter().zip(relationships) {
+        let patch = [("user_relationships".to_string(), relationships)]
+            .into_iter()
+            .collect();
+        assert!(sandbox.patch_record("accounts", id, patch).unwrap());
+    }
+    let account_names = |custom: &[(&str, &str)], relationships: &[(&str, &str)]| {
+        let client = client.clone();
+        let custom: salesloft_api::CustomFieldsFilter = custom.iter().copied().collect();
+        let relationships: salesloft_api::UserRelationshipsFilter =
+            relationships.iter().copied().collect();
+        async move {
+            let page = client
+                .list_accounts()
+                .custom_fields(custom)
+                .user_relationships(relationships)
+                .call()
+                .await
+                .unwrap();
+            // The sandbox's own seeded accounts aside.
+            let mut names: Vec<String> = page
+                .into_inner()
+                .data
+                .into_iter()
+                .filter_map(|a| a.name)
+                .filter_map(|name| name.strip_prefix("Ours ").map(str::to_string))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(
+        account_names(&[("Tier", "gold")], &[]).await,
+        ["Acme", "Initech"]
+    );
+    assert_eq!(account_names(&[], &[("owner", "ann")]).await, ["Acme"]);
+    assert_eq!(account_names(&[], &[("csm", "_is_null")]).await, ["Acme"]);
+    assert_eq!(
+        account_names(&[], &[("owner", "_unmapped")]).await,
+        ["Initech"]
+    );
+    assert_eq!(
+        account_names(&[("Tier", "gold")], &[("owner", "bob")]).await,
+        Vec::<String>::new()
+    );
+}

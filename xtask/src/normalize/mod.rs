@@ -110,9 +110,9 @@ pub const STEPS: &[Step] = &[
         run: Run::Fix(query::rails_arrays),
     },
     Step {
-        name: "drop_deep_object_query_maps",
-        why: "free-form `custom_fields[name]=` / `user_relationships[name]=` maps cannot be expressed for the generator; dropped (use a raw request); runs before new_people_filter",
-        run: Run::Fix(query::drop_deep_object_maps),
+        name: "deep_object_query_maps",
+        why: "free-form `custom_fields[name]=` / `user_relationships[name]=` maps refer to named map schemas (CustomFieldsFilter, UserRelationshipsFilter) that the client replaces with types sending `custom_fields[name]=value`; runs before new_people_filter",
+        run: Run::Fix(query::deep_object_maps),
     },
     Step {
         name: "new_people_filter",

@@ -126,15 +126,60 @@ pub fn new_people_filter(doc: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// Free-form map filters (`custom_fields[name]=value`, `user_relationships[name]=value`) have no
-/// form the generator can serialize; they are removed rather than sent wrongly.
-pub fn drop_deep_object_maps(doc: &mut Value) -> Result<()> {
+/// Free-form map filters (`custom_fields[Name]=value`, `user_relationships[name]=value`): the
+/// document declares each as a bare `object`, which the generator would send as `Name=value`.
+/// Each becomes a reference to a named schema (`CustomFieldsFilter`, `UserRelationshipsFilter`:
+/// a map of names to text), which the client's generation settings replace with a hand type
+/// that puts the parameter's name and brackets around every key on the wire.
+pub fn deep_object_maps(doc: &mut Value) -> Result<()> {
+    let mut named = Vec::new();
     rewrite_parameters(doc, |parameters| {
         Ok(parameters
             .into_iter()
-            .filter(|p| !(is_query(p) && p["schema"]["type"] == "object"))
+            .map(|mut p| {
+                if is_query(&p) && p["schema"]["type"] == "object" {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    let schema = map_filter_schema_name(name);
+                    named.push((schema.clone(), name.to_string()));
+                    p["schema"] = json!({"$ref": format!("#/components/schemas/{schema}")});
+                    p["style"] = json!("form");
+                    p["explode"] = json!(true);
+                }
+                p
+            })
             .collect())
-    })
+    })?;
+    let schemas = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .context("the document has no components.schemas")?;
+    for (schema, parameter) in named {
+        // One schema serves every list with the parameter: described apart from any of them.
+        schemas.entry(schema).or_insert_with(|| {
+            json!({
+                "description": format!("Name-to-value conditions a record must all meet, sent as `{parameter}[name]=value`, one pair per entry"),
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "example": {"Name": "value"},
+            })
+        });
+    }
+    Ok(())
+}
+
+/// `custom_fields` -> `CustomFieldsFilter`.
+pub fn map_filter_schema_name(parameter: &str) -> String {
+    let mut out: String = parameter
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect();
+    out.push_str("Filter");
+    out
 }
 
 #[cfg(test)]
@@ -199,12 +244,31 @@ mod tests {
     }
 
     #[test]
-    fn free_form_maps_are_dropped_and_other_parameters_kept() {
+    fn free_form_maps_refer_to_named_map_schemas() {
         let mut d = doc(json!([
             {"in": "query", "name": "custom_fields", "schema": {"type": "object"}},
             {"in": "query", "name": "new", "schema": {"type": "boolean"}},
         ]));
-        drop_deep_object_maps(&mut d).unwrap();
-        assert_eq!(names(&d), ["new"]);
+        d["components"] = json!({"schemas": {}});
+        deep_object_maps(&mut d).unwrap();
+        assert_eq!(names(&d), ["custom_fields", "new"]);
+        let p = &d["paths"]["/v2/people.json"]["get"]["parameters"][0];
+        assert_eq!(
+            p["schema"]["$ref"],
+            "#/components/schemas/CustomFieldsFilter"
+        );
+        assert_eq!(p["explode"], true);
+        let schema = &d["components"]["schemas"]["CustomFieldsFilter"];
+        assert_eq!(schema["additionalProperties"]["type"], "string");
+        assert!(
+            schema["description"]
+                .as_str()
+                .unwrap()
+                .contains("custom_fields[name]=value")
+        );
+        assert_eq!(
+            d["paths"]["/v2/people.json"]["get"]["parameters"][1]["schema"]["type"],
+            "boolean"
+        );
     }
 }
