@@ -22,7 +22,8 @@ fn main() {
     let tokens = progenitor::Generator::new(&settings)
         .generate_tokens(&spec)
         .expect("progenitor generates the client from the normalized spec");
-    let file: syn::File = syn::parse2(tokens).expect("generated code parses");
+    let mut file: syn::File = syn::parse2(tokens).expect("generated code parses");
+    keep_body_builders_only(&mut file);
     let (calls, answers) = call_methods(&file);
     let code = prettyplease::unparse(&file);
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -32,6 +33,77 @@ fn main() {
         serde_json::from_str(salesloft_openapi::SPEC).expect("the spec is JSON");
     let traits = trait_impls(&document) + &calls + &decoders(&document, &answers);
     std::fs::write(out_dir.join("traits.rs"), traits).expect("OUT_DIR is writable");
+}
+
+/// The builder interface has typify write a builder for every type (`types::builder::X`,
+/// `X::builder()`), but only request bodies are built that way (`body_map(|b| ...)`): the
+/// builders of the ~160 answer types are half of the generated code, which every user of the
+/// crate compiles and none calls (an answer is decoded, not built). Those are left out; the
+/// answer types themselves are untouched.
+fn keep_body_builders_only(file: &mut syn::File) {
+    use quote::ToTokens;
+    use std::collections::BTreeSet;
+    let module = |file: &syn::File, name: &str| -> String {
+        file.items
+            .iter()
+            .find_map(|item| match item {
+                syn::Item::Mod(m) if m.ident == name => Some(m.to_token_stream().to_string()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    // The bodies: every `types::builder::X` the operation builders name.
+    let operations = module(file, "builder");
+    let bodies: BTreeSet<String> = operations
+        .split("types :: builder :: ")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+        })
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !bodies.is_empty(),
+        "the operation builders name their bodies' builders"
+    );
+    let is_body = |name: &str| bodies.contains(name);
+    // The last path segment of a type (`super::Person` -> `Person`).
+    let type_name = |ty: &syn::Type| match ty {
+        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    };
+    let Some(types) = file.items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(m) if m.ident == "types" => m.content.as_mut(),
+        _ => None,
+    }) else {
+        panic!("progenitor writes a `types` module");
+    };
+    for item in types.1.iter_mut() {
+        if let syn::Item::Mod(builders) = item
+            && builders.ident == "builder"
+            && let Some((_, items)) = builders.content.as_mut()
+        {
+            items.retain(|item| match item {
+                syn::Item::Struct(s) => is_body(&s.ident.to_string()),
+                // `impl Default for X`, `impl X {setters}`, `impl TryFrom<X> for super::X`,
+                // `impl From<super::X> for X`: X is the builder's own type in each.
+                syn::Item::Impl(block) => {
+                    type_name(&block.self_ty).is_none_or(|name| is_body(&name))
+                }
+                _ => true,
+            });
+        }
+    }
+    // `impl X { pub fn builder() -> builder::X }` of the answer types.
+    types.1.retain(|item| match item {
+        syn::Item::Impl(block) if block.trait_.is_none() && block.items.len() == 1 => {
+            let only_builder =
+                matches!(&block.items[0], syn::ImplItem::Fn(f) if f.sig.ident == "builder");
+            !only_builder || type_name(&block.self_ty).is_some_and(|name| is_body(&name))
+        }
+        _ => true,
+    });
 }
 
 /// `call()` next to every builder's generated `send()`: the same request, its error an

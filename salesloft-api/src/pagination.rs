@@ -4,7 +4,7 @@
 
 use crate::error::ApiError;
 use crate::types::{ErrorBody, ListMetadata};
-use futures::Stream;
+use futures_util::Stream;
 use progenitor_client::ResponseValue;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -48,7 +48,7 @@ where
         next: Some(1),
         buffer: VecDeque::new(),
     };
-    futures::stream::unfold(state, |mut state| async move {
+    futures_util::stream::unfold(state, |mut state| async move {
         loop {
             if let Some(item) = state.buffer.pop_front() {
                 return Some((Ok(item), state));

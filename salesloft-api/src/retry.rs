@@ -89,8 +89,18 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1 << exponent)
             .min(self.max_delay);
-        ceiling.mul_f64(rand::random::<f64>())
+        ceiling.mul_f64(jitter())
     }
+}
+
+/// A number in [0, 1), different on every call: enough to spread retries (full jitter), not
+/// for secrets. std's `RandomState` is seeded from the OS once per thread and changes with
+/// every instance, so hashing nothing with a new one gives a fresh random 64-bit value; a
+/// random-number crate (and its dependencies) is not worth it for this.
+fn jitter() -> f64 {
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// What one attempt came to, as far as retrying is concerned.
@@ -237,6 +247,21 @@ mod tests {
             assert!(policy.backoff(1) <= Duration::from_millis(100));
             assert!(policy.backoff(2) <= Duration::from_millis(200));
             assert!(policy.backoff(10) <= Duration::from_millis(300));
+        }
+    }
+
+    #[test]
+    fn jitter_spreads_over_the_unit_interval() {
+        let draws: Vec<f64> = (0..4000).map(|_| jitter()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        // Each tenth of [0, 1) gets its share (400 expected; a fixed or clustered source fails).
+        for tenth in 0..10 {
+            let low = tenth as f64 / 10.0;
+            let n = draws
+                .iter()
+                .filter(|x| (low..low + 0.1).contains(*x))
+                .count();
+            assert!((250..=550).contains(&n), "{n} draws in [{low}, {low}+0.1)");
         }
     }
 }

@@ -24,7 +24,7 @@ pub use rows::{Lead, Row, domain_key, valid_email, validate};
 
 use crate::sync::{IncrementalSync, SyncCursor};
 use crate::{ApiError, Client, Id, RateLimitInfo};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Upserts and memberships in flight at once (the pacer keeps them inside the budget).
@@ -213,7 +213,7 @@ pub async fn enroll(
     let later = (2 * valid.len()) as u64;
     let total = to_upsert.len();
     let mut failed_domains: HashMap<String, String> = HashMap::new();
-    let mut answers = futures::stream::iter(to_upsert)
+    let mut answers = futures_util::stream::iter(to_upsert)
         .map(|(domain, row)| async move {
             let answer = upsert_company(client, &domain, row).await;
             (domain, answer)
@@ -254,7 +254,7 @@ pub async fn enroll(
     }
     let total = to_upsert.len();
     let later = valid.len() as u64;
-    let mut answers = futures::stream::iter(to_upsert)
+    let mut answers = futures_util::stream::iter(to_upsert)
         .map(|(row, company)| async move { (row, upsert_person(client, row, company).await) })
         .buffer_unordered(DEFAULT_CONCURRENCY);
     let mut done = 0;
@@ -315,7 +315,7 @@ pub async fn enroll(
     // whether it took effect before asking again.
     let journal = std::sync::Mutex::new(journal);
     let in_doubt = &known.in_doubt;
-    let mut answers = futures::stream::iter(to_add)
+    let mut answers = futures_util::stream::iter(to_add)
         .map(|person_id| {
             let intent = lock(&journal).record(Entry::Adding { person_id });
             let check_first = in_doubt.contains(&person_id);
