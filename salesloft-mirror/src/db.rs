@@ -218,13 +218,31 @@ pub fn own_columns() -> impl Iterator<Item = (&'static str, ColumnType)> {
 
 /// The statement that writes one row of `table`: an upsert where the newer `updated_at`
 /// wins and a deletion, once seen, stays.
-pub fn upsert_sql(table: &Table) -> String {
-    upsert_rows_sql(table, 1)
+pub fn upsert_sql(backend: Backend, table: &Table) -> String {
+    upsert_rows_sql(backend, table, 1)
+}
+
+/// The values a statement of `backend` may bind (SQLite's `SQLITE_MAX_VARIABLE_NUMBER` in the
+/// bundled library; Postgres's protocol counts them in 16 bits).
+fn max_parameters(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 32_766,
+        Backend::Postgres => 65_535,
+    }
+}
+
+/// How many rows of `table` one statement writes: a page, or fewer when a page's values would
+/// pass what the database binds.
+pub fn rows_per_statement(backend: Backend, table: &Table, page: usize) -> usize {
+    let width = 1 + own_columns().count() + table.columns.len();
+    (max_parameters(backend) / width).clamp(1, page.max(1))
 }
 
 /// [`upsert_sql`] for `rows` rows in one statement (their ids distinct: an upsert cannot
 /// touch one row twice). One statement a page is what makes ingest fast on both backends.
-pub fn upsert_rows_sql(table: &Table, rows: usize) -> String {
+/// SQLite gets anonymous `?` placeholders: it finds a named one (`$7`) by a walk of the
+/// statement's list of names, so a page of 6,000 `$N` values costs quadratic time.
+pub fn upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
     let mut names = vec!["id".to_string()];
     names.extend(own_columns().map(|(n, _)| n.to_string()));
     names.extend(table.columns.iter().map(|c| c.name.clone()));
@@ -233,7 +251,10 @@ pub fn upsert_rows_sql(table: &Table, rows: usize) -> String {
     let values: Vec<String> = (0..rows.max(1))
         .map(|row| {
             let params: Vec<String> = (1..=width)
-                .map(|i| format!("${}", row * width + i))
+                .map(|i| match backend {
+                    Backend::Sqlite => "?".to_string(),
+                    Backend::Postgres => format!("${}", row * width + i),
+                })
                 .collect();
             format!("({})", params.join(", "))
         })
@@ -448,4 +469,52 @@ async fn pg_lock(
         .await
         .map_err(sql)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, ColumnType};
+
+    fn table(columns: usize) -> Table {
+        Table {
+            resource: "wide".into(),
+            path: "/v2/wide.json".into(),
+            table: "sl_wide".into(),
+            columns: (0..columns)
+                .map(|i| Column {
+                    name: format!("c{i}"),
+                    field: format!("c{i}"),
+                    kind: ColumnType::Text,
+                    reference: false,
+                })
+                .collect(),
+            incremental: true,
+            singular: "wide".into(),
+        }
+    }
+
+    #[test]
+    fn a_page_is_one_statement_unless_its_values_pass_the_engines_limit() {
+        assert_eq!(rows_per_statement(Backend::Sqlite, &table(56), 100), 100);
+        // 705 values a row: 46 rows fit SQLite's 32,766, 92 Postgres's 65,535.
+        assert_eq!(rows_per_statement(Backend::Sqlite, &table(700), 100), 46);
+        assert_eq!(rows_per_statement(Backend::Postgres, &table(700), 100), 92);
+        assert_eq!(rows_per_statement(Backend::Sqlite, &table(40_000), 100), 1);
+    }
+
+    #[test]
+    fn sqlite_placeholders_are_anonymous_and_postgres_ones_numbered() {
+        let sqlite = upsert_rows_sql(Backend::Sqlite, &table(1), 2);
+        assert!(
+            sqlite.contains("VALUES (?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?) ON"),
+            "{sqlite}"
+        );
+        let postgres = upsert_rows_sql(Backend::Postgres, &table(1), 2);
+        assert!(
+            postgres.contains("($7, $8, $9, $10, $11, $12) ON"),
+            "{postgres}"
+        );
+        assert!(!postgres.contains('?'));
+    }
 }
