@@ -367,14 +367,12 @@ async fn people_and_accounts_filter_by_custom_fields_and_user_relationships() {
                 .call()
                 .await
                 .unwrap();
-            let mut emails: Vec<String> = page
-                .into_inner()
-                .data
-                .into_iter()
-                .filter_map(|p| p.email_address)
-                .collect();
-            emails.sort();
-            emails
+            sorted(
+                page.into_inner()
+                    .data
+                    .into_iter()
+                    .filter_map(|p| p.email_address),
+            )
         }
     };
     assert_eq!(
@@ -444,15 +442,8 @@ async fn people_and_accounts_filter_by_custom_fields_and_user_relationships() {
                 .await
                 .unwrap();
             // The sandbox's own seeded accounts aside.
-            let mut names: Vec<String> = page
-                .into_inner()
-                .data
-                .into_iter()
-                .filter_map(|a| a.name)
-                .filter_map(|name| name.strip_prefix("Ours ").map(str::to_string))
-                .collect();
-            names.sort();
-            names
+            let names = page.into_inner().data.into_iter().filter_map(|a| a.name);
+            sorted(names.filter_map(|name| name.strip_prefix("Ours ").map(str::to_string)))
         }
     };
     assert_eq!(
@@ -469,4 +460,10 @@ async fn people_and_accounts_filter_by_custom_fields_and_user_relationships() {
         account_names(&[("Tier", "gold")], &[("owner", "bob")]).await,
         Vec::<String>::new()
     );
+}
+
+fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut items: Vec<String> = items.collect();
+    items.sort();
+    items
 }
