@@ -416,9 +416,13 @@ fn file_lock(url: &str, wait: bool, on_wait: &dyn Fn(&str)) -> Result<std::fs::F
         .open(&path)
         .map_err(io)?;
     if file.try_lock().is_err() {
-        let mut holder = String::new();
-        let _ = file.read_to_string(&mut holder);
-        let holder = format!("process {}", holder.trim());
+        // The lock file is anyone's to write: only a pid is read from it, at most 32 bytes.
+        let mut written = String::new();
+        let _ = (&mut file).take(32).read_to_string(&mut written);
+        let holder = match written.trim().parse::<u32>() {
+            Ok(pid) => format!("process {pid}"),
+            Err(_) => "another process".to_string(),
+        };
         if !wait {
             return Err(MirrorError::Locked(holder));
         }

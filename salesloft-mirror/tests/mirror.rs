@@ -155,6 +155,14 @@ async fn refusals(url: &str) {
     let second = Mirror::open_now(url).await.err().expect("locked");
     assert!(matches!(second, MirrorError::Locked(_)), "{second}");
     assert!(second.to_string().contains("another mirror"), "{second}");
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        // The lock file is anyone's to write: what it says never reaches the message.
+        std::fs::write(format!("{path}.lock"), "\x1b[2J\x1b]0;owned\x07 pid 12").unwrap();
+        let hostile = Mirror::open_now(url).await.err().expect("locked");
+        let text = hostile.to_string();
+        assert!(text.contains("another process"), "{text}");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
     drop(mirror);
     // A database from a newer program is refused, and not changed.
     {
