@@ -19,6 +19,7 @@
 //! 6. `admin`, then `server` on top.
 
 mod admin;
+pub mod bulk;
 pub mod call;
 pub mod catalog;
 pub mod clock;

@@ -432,6 +432,11 @@ enum Upsert {
     Account,
 }
 
+/// `POST /v2/person_upserts` with `call`'s body (a bulk job's record, say).
+pub(crate) fn upsert_person(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    upsert(store, call, Upsert::Person)
+}
+
 /// `POST /v2/person_upserts` and `/v2/account_upserts`: the record whose `upsert_key` field
 /// has the body's value is updated, or a new one is created, with the same rules as create
 /// and update; the answer says which (`{"data": {"person": ..., "upsert_type": "create"}}`).

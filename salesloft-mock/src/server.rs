@@ -452,6 +452,18 @@ fn dispatch(
         return result;
     }
     let change = webhooks::Change::before(store, &call);
+    let pending = store.outbox.pending();
+    if let Some(result) = crate::bulk::route(store, &call) {
+        // A bulk job's records send their own events as they run.
+        if store.outbox.pending() > pending {
+            shared.outbox_ready.notify_one();
+        }
+        return result;
+    }
+    if store.outbox.pending() > pending {
+        // Jobs that ran before a generic read of bulk jobs.
+        shared.outbox_ready.notify_one();
+    }
     if let Some(result) = resources::route(store, &call) {
         if let Ok(reply) = &result
             && change.emit(store, reply, request.now)

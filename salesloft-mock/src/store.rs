@@ -74,6 +74,8 @@ pub struct Store {
     /// The tables of every other list resource of the spec, by name (`notes`,
     /// `activities/calls`), made on first write.
     pub(crate) tables: HashMap<String, Table>,
+    /// The records uploaded to bulk jobs, each with its job, status and result (`bulk`).
+    pub(crate) bulk_data: Table,
     pub(crate) codes: HashMap<String, AuthCode>,
     pub(crate) access_tokens: HashMap<String, AccessToken>,
     pub(crate) refresh_tokens: HashMap<String, RefreshToken>,
@@ -100,6 +102,7 @@ impl Store {
             cadences: Table::default(),
             memberships: Table::default(),
             tables: HashMap::new(),
+            bulk_data: Table::default(),
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),

@@ -536,3 +536,69 @@ async fn writes_send_the_resources_events() {
         ]
     );
 }
+
+/// A bulk job's records send their resources' events as they run, and the job
+/// `bulk_job_completed` once done.
+#[tokio::test]
+async fn a_bulk_job_sends_its_records_events_and_its_completion() {
+    let api = Api::start().await;
+    for event in ["person_created", "bulk_job_completed"] {
+        let subscribed = api
+            .post(
+                "/v2/webhook_subscriptions",
+                json!({"callback_url": "http://127.0.0.1:9/hook", "callback_token": "t", "event_type": event}),
+            )
+            .await;
+        assert_eq!(subscribed.status, 200);
+    }
+    let job = api
+        .post("/v2/bulk_jobs", json!({"type": "person/upsert"}))
+        .await;
+    let id = job.body["data"]["id"].as_i64().unwrap();
+    let upload = api
+        .post(
+            &format!("/v2/bulk_jobs/{id}/job_data"),
+            // The document's form too: a record as a JSON string.
+            json!({"data": [
+                {"upsert_key": "email_address", "email_address": "b1@example.test"},
+                "{\"upsert_key\": \"email_address\", \"email_address\": \"b2@example.test\"}",
+            ]}),
+        )
+        .await;
+    assert_eq!(upload.body["data"]["records"], 2, "{:?}", upload.body);
+    let refused = api
+        .post(
+            &format!("/v2/bulk_jobs/{id}/job_data"),
+            json!({"data": [1]}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    let ready = api
+        .put(
+            &format!("/v2/bulk_jobs/{id}"),
+            json!({"ready_to_execute": true}),
+        )
+        .await;
+    assert_eq!(ready.body["data"]["state"], "executing");
+    let listed = api.get("/v2/bulk_jobs?state[]=done").await;
+    assert_eq!(listed.body["data"][0]["id"], id, "{:?}", listed.body);
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = api
+            .sandbox
+            .webhook_deliveries()
+            .into_iter()
+            .filter(|d| d.attempt == 1)
+            .map(|d| d.event_type)
+            .collect();
+        if seen.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["bulk_job_completed", "person_created", "person_created"]
+    );
+}

@@ -467,3 +467,149 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
     items.sort();
     items
 }
+
+/// A bulk job from the typed client to the sandbox: created open, records uploaded (a bad
+/// upload refused whole), marked ready, done at the next look with its counts, the results
+/// paged by `id[gt]`, the people upserted.
+#[tokio::test]
+async fn a_bulk_job_runs_its_records_and_pages_its_results() {
+    let sandbox = Sandbox::start(Config::default()).await.unwrap();
+    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
+        salesloft_api::ApiKey::new(sandbox.api_key()),
+    ))
+    .base_url(sandbox.api_base_url())
+    .build()
+    .unwrap();
+    let unknown = client
+        .create_bulk_job()
+        .body_map(|b| b.type_("person/delete_everything".to_string()))
+        .call()
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.status().map(|s| s.as_u16()), Some(422), "{unknown}");
+    let job = client
+        .create_bulk_job()
+        .body_map(|b| {
+            b.type_("person/upsert".to_string())
+                .name(Some("import".to_string()))
+        })
+        .call()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(job.state.as_deref(), Some("open"));
+    let job_id = job.id.unwrap().as_i64().unwrap();
+    let record = |email: &str| {
+        json!({"upsert_key": "email_address", "email_address": email, "first_name": "Bulk"})
+            .as_object()
+            .cloned()
+            .unwrap()
+    };
+    let upload = |records: Vec<serde_json::Map<String, Value>>| {
+        let client = client.clone();
+        async move {
+            client
+                .create_bulk_job_data()
+                .bulk_jobs_id(job_id)
+                .body_map(|b| b.data(records))
+                .call()
+                .await
+        }
+    };
+    let first = upload(vec![
+        record("bulk.one@example.test"),
+        record("bulk.two@example.test"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(first.into_inner().data.records, Some(2));
+    upload(vec![record("bulk.three@example.test"), record("")])
+        .await
+        .unwrap();
+    let too_many = upload(vec![record("x@example.test"); 5_001])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        too_many.status().map(|s| s.as_u16()),
+        Some(422),
+        "{too_many}"
+    );
+
+    let results = |after: Option<i64>| {
+        let client = client.clone();
+        async move {
+            let mut list = client
+                .list_bulk_job_results()
+                .bulk_jobs_id(job_id)
+                .per_page(3);
+            if let Some(after) = after {
+                list = list.id_gt(after);
+            }
+            list.call().await.unwrap().into_inner().data
+        }
+    };
+    assert!(
+        results(None).await.is_empty(),
+        "no results before the job is done"
+    );
+    let ready = client
+        .update_bulk_job()
+        .id(job_id)
+        .body_map(|b| b.ready_to_execute(Some(true)))
+        .call()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(ready.state.as_deref(), Some("executing"));
+    let late = upload(vec![record("late@example.test")]).await.unwrap_err();
+    assert_eq!(
+        late.status().map(|s| s.as_u16()),
+        Some(422),
+        "a job marked ready takes no more records"
+    );
+
+    let done = client
+        .get_bulk_job()
+        .id(job_id)
+        .call()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(done.state.as_deref(), Some("done"));
+    assert_eq!(
+        (done.total, done.processed, done.errors),
+        (Some(4), Some(4), Some(1))
+    );
+    let page = results(None).await;
+    assert_eq!(page.len(), 3);
+    let last = page.last().unwrap().id.clone().unwrap().as_i64().unwrap();
+    let rest = results(Some(last)).await;
+    assert_eq!(rest.len(), 1);
+    let all: Vec<_> = page.iter().chain(&rest).collect();
+    let failed: Vec<_> = all
+        .iter()
+        .filter(|r| r.status.as_deref() == Some("error"))
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("email_address")
+    );
+    let people = sandbox.records("people");
+    for email in [
+        "bulk.one@example.test",
+        "bulk.two@example.test",
+        "bulk.three@example.test",
+    ] {
+        assert!(
+            people.iter().any(|p| p["email_address"] == email),
+            "{email}"
+        );
+    }
+}

@@ -67,6 +67,19 @@ pub fn account_custom_fields_map(doc: &mut Value) -> Result<()> {
     Ok(())
 }
 
+/// A bulk job's upload is `{"data": [records]}`, each record the body of one call of the job's
+/// type (a person upsert, say); the document declares the records as strings.
+pub fn bulk_job_records_are_objects(doc: &mut Value) -> Result<()> {
+    let (method, path) = ("post", "/v2/bulk_jobs/{bulk_jobs_id}/job_data");
+    let schema = body_schema(doc, method, path)?;
+    let items = schema
+        .get_mut("properties")
+        .and_then(|p| p.pointer_mut("/data/items"))
+        .with_context(|| format!("{method} {path} has no data items"))?;
+    *items = json!({"type": "object", "additionalProperties": true});
+    Ok(())
+}
+
 fn body_schema<'a>(
     doc: &'a mut Value,
     method: &str,
@@ -116,6 +129,16 @@ mod tests {
         );
         assert!(imports.get(FORM).is_none());
         assert!(d["components"].get("requestBodies").is_none());
+    }
+
+    #[test]
+    fn bulk_job_records_become_objects() {
+        let mut d = json!({"paths": {"/v2/bulk_jobs/{bulk_jobs_id}/job_data": {"post": {"requestBody": {"content": {JSON: {"schema": {"required": ["data"], "properties": {"data": {"type": "array", "items": {"type": "string"}}}}}}}}}}});
+        bulk_job_records_are_objects(&mut d).unwrap();
+        let data = &d["paths"]["/v2/bulk_jobs/{bulk_jobs_id}/job_data"]["post"]["requestBody"]["content"]
+            [JSON]["schema"]["properties"]["data"];
+        assert_eq!(data["items"]["type"], "object");
+        assert_eq!(data["type"], "array");
     }
 
     #[test]

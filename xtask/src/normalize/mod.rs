@@ -100,6 +100,11 @@ pub const STEPS: &[Step] = &[
         run: Run::Fix(bodies::account_custom_fields_map),
     },
     Step {
+        name: "bulk_job_records_are_objects",
+        why: "a bulk job's uploaded records are objects (the body of one call of the job's type), not strings",
+        run: Run::Fix(bodies::bulk_job_records_are_objects),
+    },
+    Step {
         name: "bracket_filters",
         why: "date filters are `updated_at[gt]=...` operators (documented in descriptions), not arrays; likewise `id[gt]` on bulk jobs",
         run: Run::Fix(query::bracket_filters),
