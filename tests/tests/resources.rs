@@ -103,14 +103,7 @@ async fn every_list_resource_is_seeded_read_changed_and_deleted() {
         rate_limit_per_minute: 1_000_000,
         ..Config::default()
     };
-    let sandbox = Sandbox::start(config).await.unwrap();
-    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
-        salesloft_api::ApiKey::new(sandbox.api_key()),
-    ))
-    .base_url(sandbox.api_base_url())
-    .retry_policy(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let (sandbox, client) = sandbox_and_client(config, RetryPolicy::none()).await;
     let routes = SpecRoutes::from_spec(salesloft_openapi::SPEC);
     let catalog = salesloft_mock::catalog::catalog();
     let resources = sandbox.resources();
@@ -326,13 +319,7 @@ async fn change(
 /// exactly, values without case; `_is_null` and `_unmapped` for relationships.
 #[tokio::test]
 async fn people_and_accounts_filter_by_custom_fields_and_user_relationships() {
-    let sandbox = Sandbox::start(Config::default()).await.unwrap();
-    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
-        salesloft_api::ApiKey::new(sandbox.api_key()),
-    ))
-    .base_url(sandbox.api_base_url())
-    .build()
-    .unwrap();
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
     let fields = |pairs: &[(&str, &str)]| -> serde_json::Map<String, Value> {
         pairs
             .iter()
@@ -473,13 +460,7 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
 /// paged by `id[gt]`, the people upserted.
 #[tokio::test]
 async fn a_bulk_job_runs_its_records_and_pages_its_results() {
-    let sandbox = Sandbox::start(Config::default()).await.unwrap();
-    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
-        salesloft_api::ApiKey::new(sandbox.api_key()),
-    ))
-    .base_url(sandbox.api_base_url())
-    .build()
-    .unwrap();
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
     let unknown = client
         .create_bulk_job()
         .body_map(|b| b.type_("person/delete_everything".to_string()))
@@ -612,4 +593,17 @@ async fn a_bulk_job_runs_its_records_and_pages_its_results() {
             "{email}"
         );
     }
+}
+
+/// A sandbox and a client of it with its API key.
+async fn sandbox_and_client(config: Config, retry: RetryPolicy) -> (SandboxHandle, Client) {
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
+        salesloft_api::ApiKey::new(sandbox.api_key()),
+    ))
+    .base_url(sandbox.api_base_url())
+    .retry_policy(retry)
+    .build()
+    .unwrap();
+    (sandbox, client)
 }
