@@ -12,7 +12,6 @@
 use crate::call::{Call, Reply};
 use crate::error::ApiError;
 use crate::listing::{ListRequest, MAX_PER_PAGE};
-use crate::records;
 use crate::store::Store;
 use crate::table::{Record, timestamp};
 use axum::http::{Method, StatusCode};
@@ -330,7 +329,7 @@ fn apply(
 ) -> Result<Value, String> {
     let (segments, event_kind): (Vec<&str>, Option<&str>) = match kind {
         "person/upsert" => (vec!["person_upserts"], Some("person")),
-        _ => (vec!["calendar", "events"], None),
+        _ => (vec!["calendar", "events", "upsert"], None),
     };
     let one = Call {
         method: &Method::POST,
@@ -342,7 +341,7 @@ fn apply(
     };
     let reply = match event_kind {
         Some(_) => crate::resources::upsert_person(store, &one),
-        None => records::create_any(store, "calendar/events", &one),
+        None => crate::resources::upsert_calendar_event(store, &one),
     }
     .map_err(|e| message_of(&e))?;
     let Reply::Json(_, mut body) = reply else {

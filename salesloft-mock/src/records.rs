@@ -376,17 +376,6 @@ fn associated(
     Ok(Some((embedded(&store.base_url, table, key), kind)))
 }
 
-/// A create on the table of `resource` (by name) as the generic rule makes it, whether or not
-/// the spec has the create operation (a bulk job's records, say).
-pub(crate) fn create_any(
-    store: &mut Store,
-    resource: &str,
-    call: &Call,
-) -> Result<Reply, ApiError> {
-    let resource = catalog().find(resource).ok_or_else(ApiError::not_found)?;
-    create(store, resource, call)
-}
-
 fn create(store: &mut Store, resource: &Resource, call: &Call) -> Result<Reply, ApiError> {
     for name in &resource.required {
         let blank = |v: &Value| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());

@@ -115,6 +115,7 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
             id(p).and_then(|p| delete_person(store, p, call.now))
         }
         ["person_upserts"] if m == Method::POST => upsert(store, call, Upsert::Person),
+        ["calendar", "events", "upsert"] if m == Method::POST => upsert_calendar_event(store, call),
         ["account_upserts"] if m == Method::POST => upsert(store, call, Upsert::Account),
         ["accounts"] if m == Method::GET => list_accounts(store, call),
         ["accounts"] if m == Method::POST => create_account(store, call),
@@ -491,6 +492,72 @@ fn upsert(store: &mut Store, call: &Call, kind: Upsert) -> Result<Reply, ApiErro
         Reply::NoContent => Value::Null,
     };
     ok(json!({"data": {name: record, "upsert_type": upsert_type}}))
+}
+
+/// `POST /v2/calendar/events/upsert`: the event with the body's `i_cal_uid` in the body's
+/// `calendar_id` is updated, or a new one is made; `id` is the calendar provider's own (kept
+/// as sent: a string). Required: `id`, `i_cal_uid`, `start_time`, `end_time`, `calendar_id`.
+pub(crate) fn upsert_calendar_event(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    const REQUIRED: &[&str] = &["id", "i_cal_uid", "start_time", "end_time", "calendar_id"];
+    let mut text = Map::new();
+    for name in REQUIRED {
+        let value = match call.body.get(*name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(ApiError::invalid(name, "can't be blank")),
+        };
+        text.insert(name.to_string(), json!(value));
+    }
+    for name in ["start_time", "end_time", "canceled_at"] {
+        if let Some(Value::String(at)) = call.body.get(name)
+            && DateTime::parse_from_rfc3339(at.trim()).is_err()
+        {
+            return Err(ApiError::invalid(name, "is not a valid ISO-8601 timestamp"));
+        }
+    }
+    let resource = resource("calendar/events")?;
+    // What the body sets: the fields an event has, the required ones as read above.
+    let mut written: Map<String, Value> = call
+        .body
+        .iter()
+        .filter(|(k, _)| {
+            resource.fields.iter().any(|f| &f.name == *k)
+                && !matches!(k.as_str(), "created_at" | "updated_at")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    written.extend(text);
+    let same = |r: &Record| {
+        r.fields.get("i_cal_uid") == written.get("i_cal_uid")
+            && r.fields.get("calendar_id") == written.get("calendar_id")
+    };
+    let table = store
+        .table_mut("calendar/events")
+        .ok_or_else(ApiError::not_found)?;
+    let existing = table.rows.values().find(|r| same(r)).map(|r| r.id);
+    let record = match existing {
+        Some(key) => {
+            let record = table.rows.get_mut(&key).ok_or_else(ApiError::not_found)?;
+            record.fields.extend(written);
+            record.updated_at = call.now;
+            &*record
+        }
+        None => {
+            let mut fields: Map<String, Value> = resource
+                .fields
+                .iter()
+                .filter(|f| !matches!(f.name.as_str(), "created_at" | "updated_at"))
+                .map(|f| (f.name.clone(), Value::Null))
+                .collect();
+            fields.extend(written);
+            // Inserted as is: the provider's id stays among the fields, so it is what shows.
+            table.insert(call.now, fields)
+        }
+    };
+    Ok(Reply::Json(
+        StatusCode::CREATED,
+        json!({"data": record.render()}),
+    ))
 }
 
 // ---- accounts ----

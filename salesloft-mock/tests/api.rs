@@ -599,3 +599,89 @@ async fn first_attempts(api: &Api, count: usize) -> Vec<salesloft_mock::webhooks
     }
     seen
 }
+
+/// Calendar events are upserted by (`calendar_id`, `i_cal_uid`), keep the provider's string
+/// id, and refuse a missing required field or a time that is not one; a bulk job of them
+/// does the same per record.
+#[tokio::test]
+async fn calendar_events_upsert_by_their_ical_uid() {
+    let api = Api::start().await;
+    let event = |title: &str| {
+        json!({"id": "AAMk-provider-1", "i_cal_uid": "uid-1@example.test", "calendar_id": "cal-1",
+               "start_time": "2026-12-03T10:00:00+00:00", "end_time": "2026-12-03T10:30:00+00:00",
+               "title": title})
+    };
+    let first = api.post("/v2/calendar/events/upsert", event("Intro")).await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    assert_eq!(first.body["data"]["id"], "AAMk-provider-1");
+    let again = api
+        .post("/v2/calendar/events/upsert", event("Intro, moved"))
+        .await;
+    assert_eq!(again.status, 201);
+    let listed = api.get("/v2/calendar/events?per_page=100").await;
+    let ours: Vec<&serde_json::Value> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["i_cal_uid"] == "uid-1@example.test")
+        .collect();
+    assert_eq!(ours.len(), 1, "one event, updated");
+    assert_eq!(ours[0]["title"], "Intro, moved");
+    let mut missing = event("x");
+    missing.as_object_mut().unwrap().remove("calendar_id");
+    let refused = api.post("/v2/calendar/events/upsert", missing).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body["errors"]["calendar_id"].is_array(),
+        "{:?}",
+        refused.body
+    );
+    let mut bad_time = event("x");
+    bad_time["start_time"] = json!("tomorrow");
+    assert_eq!(
+        api.post("/v2/calendar/events/upsert", bad_time)
+            .await
+            .status,
+        422
+    );
+
+    let job = api
+        .post("/v2/bulk_jobs", json!({"type": "calendar/events/upsert"}))
+        .await;
+    let id = job.body["data"]["id"].as_i64().unwrap();
+    let mut second = event("Second");
+    second["i_cal_uid"] = json!("uid-2@example.test");
+    let upload = api
+        .post(
+            &format!("/v2/bulk_jobs/{id}/job_data"),
+            json!({"data": [event("Third title"), second, {"title": "no ids"}]}),
+        )
+        .await;
+    assert_eq!(upload.body["data"]["records"], 3);
+    api.put(
+        &format!("/v2/bulk_jobs/{id}"),
+        json!({"ready_to_execute": true}),
+    )
+    .await;
+    let results = api.get(&format!("/v2/bulk_jobs/{id}/results")).await;
+    let statuses: Vec<&str> = results.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["success", "success", "error"],
+        "{:?}",
+        results.body
+    );
+    let job = api.get(&format!("/v2/bulk_jobs/{id}")).await;
+    assert_eq!(
+        (
+            job.body["data"]["errors"].as_i64(),
+            job.body["data"]["state"].as_str()
+        ),
+        (Some(1), Some("done"))
+    );
+}
