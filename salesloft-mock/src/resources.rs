@@ -1,7 +1,7 @@
-//! The stateful part of the v2 API: me, team, users, people, accounts, cadences and cadence
-//! memberships, with the rules of `salesloft-openapi/SERVICE.md` §6. Every other declared
-//! route is answered by `spec_routes` from the spec.
-
+//! The hooks of the v2 API beside the generic tables (`records`): me, team, users, people,
+//! accounts, cadences (with their exports and imports), calendar-event upserts and cadence
+//! memberships, with the rules of `salesloft-openapi/SERVICE.md` §6. Bulk jobs are `bulk`'s;
+//! a declared route none of them serves is answered by `spec_routes` from the spec.
 pub use crate::call::{Call, Reply};
 use crate::catalog::catalog;
 use crate::error::ApiError;
@@ -126,6 +126,8 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
         }
 
         ["cadences", c] if m == Method::GET => id(c).and_then(|c| get(&store.cadences, c)),
+        ["cadence_exports", c] if m == Method::GET => id(c).and_then(|c| export_cadence(store, c)),
+        ["cadence_imports"] if m == Method::POST => import_cadence(store, call),
 
         ["cadence_memberships"] if m == Method::POST => create_membership(store, call),
         ["cadence_memberships", c] if m == Method::GET => {
@@ -558,6 +560,75 @@ pub(crate) fn upsert_calendar_event(store: &mut Store, call: &Call) -> Result<Re
         StatusCode::CREATED,
         json!({"data": record.render()}),
     ))
+}
+
+// ---- cadences ----
+
+/// `GET /v2/cadence_exports/{id}`: the cadence's settings and its steps, as an import takes
+/// them back; 404 for a cadence that does not exist.
+fn export_cadence(store: &Store, cadence: i64) -> Result<Reply, ApiError> {
+    let record = store
+        .cadences
+        .rows
+        .get(&cadence)
+        .ok_or_else(ApiError::not_found)?;
+    let steps: Vec<Value> = store
+        .table("steps")
+        .into_iter()
+        .flat_map(|t| t.rows.values())
+        .filter(|step| embedded_key(&step.fields, "cadence") == Some(cadence))
+        .map(|step| {
+            json!({"name": step.fields.get("name"), "type": step.fields.get("type"),
+                   "day": step.fields.get("day"), "step_number": step.fields.get("step_number")})
+        })
+        .collect();
+    let f = &record.fields;
+    ok(json!({"data": {"cadence_content": {
+        "settings": {"name": f.get("name"), "cadence_function": f.get("cadence_function"),
+                     "remove_bounces_enabled": f.get("remove_bounces_enabled"),
+                     "remove_replies_enabled": f.get("remove_replies_enabled"),
+                     "opt_out_link_included": f.get("opt_out_link_included")},
+        "sharing_settings": {"team_cadence": f.get("team_cadence"), "shared": f.get("shared")},
+        "steps": steps,
+    }}}))
+}
+
+/// `POST /v2/cadence_imports`: a new cadence named by `settings.name` (422 when blank), a team
+/// cadence when `sharing_settings.team_cadence` says so, owned by the caller; the answer embeds
+/// it and `cadence_created` is sent.
+fn import_cadence(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    let settings = match call.body.get("settings") {
+        Some(Value::Object(settings)) => settings,
+        None | Some(Value::Null) => return Err(ApiError::invalid("settings", "can't be blank")),
+        Some(_) => return Err(ApiError::invalid("settings", "must be an object")),
+    };
+    let name = str_field(settings, "name")?
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::invalid("settings.name", "can't be blank"))?;
+    let team = call
+        .body
+        .get("sharing_settings")
+        .and_then(|s| s.get("team_cadence"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let base = store.base_url.clone();
+    let owner = store.users.embedded(&base, "users", call.user_id);
+    let mut fields = crate::store::cadence_fields(&name, team, &owner);
+    for key in [
+        "cadence_function",
+        "remove_bounces_enabled",
+        "remove_replies_enabled",
+        "opt_out_link_included",
+    ] {
+        if let Some(value) = settings.get(key).filter(|v| !v.is_null()) {
+            fields.insert(key.to_string(), value.clone());
+        }
+    }
+    let record = store.cadences.insert(call.now, fields).render();
+    let id = record["id"].as_i64().unwrap_or_default();
+    store.outbox.emit("cadence_created", &record, call.now);
+    ok(json!({"data": {"cadence": store.cadences.embedded(&base, "cadences", id)}}))
 }
 
 // ---- accounts ----

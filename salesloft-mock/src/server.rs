@@ -452,30 +452,15 @@ fn dispatch(
         return result;
     }
     let change = webhooks::Change::before(store, &call);
+    // Hooks may queue deliveries of their own (a bulk job's records, an imported cadence);
+    // the rule's change is queued after a write that succeeded. Either wakes the delivery task.
     let pending = store.outbox.pending();
-    if let Some(result) = crate::bulk::route(store, &call) {
-        // A bulk job's records send their own events as they run.
-        if store.outbox.pending() > pending {
-            shared.outbox_ready.notify_one();
-        }
-        return result;
-    }
-    if store.outbox.pending() > pending {
-        // Jobs that ran before a generic read of bulk jobs.
-        shared.outbox_ready.notify_one();
-    }
-    if let Some(result) = resources::route(store, &call) {
-        if let Ok(reply) = &result
-            && change.emit(store, reply, request.now)
-        {
-            shared.outbox_ready.notify_one();
-        }
-        return result;
-    }
-    if let Some(result) = crate::records::route(store, &call) {
-        if let Ok(reply) = &result
-            && change.emit(store, reply, request.now)
-        {
+    let handled = crate::bulk::route(store, &call)
+        .or_else(|| resources::route(store, &call))
+        .or_else(|| crate::records::route(store, &call));
+    if let Some(result) = handled {
+        let emitted = matches!(&result, Ok(reply) if change.emit(store, reply, request.now));
+        if emitted || store.outbox.pending() > pending {
             shared.outbox_ready.notify_one();
         }
         return result;

@@ -144,17 +144,8 @@ impl Store {
             ("Warm Follow-up", false),
             ("Nurture", false),
         ] {
-            self.cadences.insert(
-                created,
-                fields(json!({
-                    "name": name, "team_cadence": team_cadence, "shared": team_cadence, "archived_at": null,
-                    "remove_bounces_enabled": true, "remove_replies_enabled": true, "opt_out_link_included": true,
-                    "draft": false, "cadence_framework_id": null, "cadence_function": "outbound",
-                    "external_identifier": null, "tags": [], "creator": owner, "owner": owner,
-                    "bounced_stage": null, "replied_stage": null, "added_stage": null, "finished_stage": null,
-                    "counts": {"cadence_people": 0, "people_acted_on_count": 0, "target_daily_people": 0},
-                })),
-            );
+            self.cadences
+                .insert(created, cadence_fields(name, team_cadence, &owner));
         }
         for (name, domain) in [
             ("Example Corp", "example.com"),
@@ -245,6 +236,19 @@ fn config_log_limits(config: &Config) -> crate::request_log::Limits {
         entries: config.request_log_capacity,
         bytes: config.request_log_bytes,
     }
+}
+
+/// The fields of a new cadence with SalesLoft's defaults.
+pub fn cadence_fields(name: &str, team_cadence: bool, owner: &Value) -> Map<String, Value> {
+    let v = json!({
+        "name": name, "team_cadence": team_cadence, "shared": team_cadence, "archived_at": null,
+        "remove_bounces_enabled": true, "remove_replies_enabled": true, "opt_out_link_included": true,
+        "draft": false, "cadence_framework_id": null, "cadence_function": "outbound",
+        "external_identifier": null, "tags": [], "creator": owner, "owner": owner,
+        "bounced_stage": null, "replied_stage": null, "added_stage": null, "finished_stage": null,
+        "counts": {"cadence_people": 0, "people_acted_on_count": 0, "target_daily_people": 0},
+    });
+    v.as_object().cloned().expect("object")
 }
 
 /// The fields of a new account with SalesLoft's defaults.

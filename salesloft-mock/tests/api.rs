@@ -685,3 +685,43 @@ async fn calendar_events_upsert_by_their_ical_uid() {
         (Some(1), Some("done"))
     );
 }
+
+/// A cadence exports its settings and steps; an import makes a new cadence from them (a
+/// blank name refused) and sends `cadence_created`; an unknown cadence is a 404.
+#[tokio::test]
+async fn cadences_export_and_import() {
+    let api = Api::start().await;
+    subscribe(&api, &["cadence_created"]).await;
+    assert_eq!(api.get("/v2/cadence_exports/999999.json").await.status, 404);
+    let exported = api.get("/v2/cadence_exports/1.json").await;
+    assert_eq!(exported.status, 200);
+    let mut content = exported.body["data"]["cadence_content"].clone();
+    assert_eq!(content["settings"]["name"], "Sandbox Outreach");
+    content["settings"]["name"] = json!("Sandbox Outreach (copy)");
+    let imported = api
+        .post(
+            "/v2/cadence_imports.json",
+            json!({"settings": content["settings"], "sharing_settings": content["sharing_settings"],
+                   "cadence_content": {"steps": content["steps"]}}),
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{:?}", imported.body);
+    let id = imported.body["data"]["cadence"]["id"].as_i64().unwrap();
+    let cadence = api.get(&format!("/v2/cadences/{id}.json")).await;
+    assert_eq!(cadence.body["data"]["name"], "Sandbox Outreach (copy)");
+    assert_eq!(cadence.body["data"]["team_cadence"], true);
+    let blank = api
+        .post(
+            "/v2/cadence_imports.json",
+            json!({"settings": {"name": "  "}}),
+        )
+        .await;
+    assert_eq!(blank.status, 422);
+    let sent = first_attempts(&api, 1).await;
+    assert_eq!(
+        sent.iter()
+            .map(|d| (d.event_type.as_str(), d.record_id))
+            .collect::<Vec<_>>(),
+        [("cadence_created", Some(id))]
+    );
+}
