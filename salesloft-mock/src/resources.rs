@@ -2,6 +2,7 @@
 //! accounts, cadences (with their exports and imports), calendar-event upserts and cadence
 //! memberships, with the rules of `salesloft-openapi/SERVICE.md` §6. Bulk jobs are `bulk`'s;
 //! a declared route none of them serves is answered by `spec_routes` from the spec.
+
 pub use crate::call::{Call, Reply};
 use crate::catalog::catalog;
 use crate::error::ApiError;
