@@ -6,6 +6,7 @@
 //! small: the hooks every request passes through ([`hooks`], [`transport`], [`retry`], [`state`]: bearer token,
 //! 401 refresh, rate-limit pacing, retries), the [`TokenSource`] seam that supplies bearer
 //! tokens, one [`ApiError`], a page stream ([`pagination`]) and incremental sync ([`sync`]).
+//! The free-form list filters (custom fields, user relationships) are typed by [`filters`].
 
 // docs.rs: feature badges on what needs a feature (`webhook-receiver`).
 #![cfg_attr(docsrs, feature(doc_cfg))]
