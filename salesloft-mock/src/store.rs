@@ -209,6 +209,10 @@ impl Store {
         if let Some(table) = self.table_mut(resource) {
             table.rows.clear();
         }
+        if resource == "bulk_jobs" {
+            // The jobs' uploaded records go with them.
+            self.bulk_data.rows.clear();
+        }
     }
 
     /// Adds `count` people (`person<n>@sandbox.example`), `spread_micros` apart in
