@@ -297,21 +297,11 @@ fn run_ready_jobs(store: &mut Store, call: &Call) {
         let Ok(job) = job_mut(store, key) else {
             continue;
         };
+        // A job runs once, all its records at a time.
         let at = json!(timestamp(call.now));
-        let before = job
-            .fields
-            .get("errors")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let processed = job
-            .fields
-            .get("processed")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
         job.fields.insert("state".into(), json!("done"));
-        job.fields
-            .insert("processed".into(), json!(processed + pending.len() as i64));
-        job.fields.insert("errors".into(), json!(before + errors));
+        job.fields.insert("processed".into(), json!(pending.len()));
+        job.fields.insert("errors".into(), json!(errors));
         job.fields.insert("started_at".into(), at.clone());
         job.fields.insert("finished_at".into(), at);
         job.updated_at = call.now;
@@ -327,11 +317,7 @@ fn apply(
     kind: &str,
     record: &Map<String, Value>,
 ) -> Result<Value, String> {
-    let (segments, event_kind): (Vec<&str>, Option<&str>) = match kind {
-        "person/upsert" => (vec!["person_upserts"], Some("person")),
-        _ => (vec!["calendar", "events", "upsert"], None),
-    };
-    let one = Call {
+    let one = |segments| Call {
         method: &Method::POST,
         segments,
         params: call.params,
@@ -339,29 +325,24 @@ fn apply(
         user_id: call.user_id,
         now: call.now,
     };
-    let reply = match event_kind {
-        Some(_) => crate::resources::upsert_person(store, &one),
-        None => crate::resources::upsert_calendar_event(store, &one),
-    }
-    .map_err(|e| message_of(&e))?;
-    let Reply::Json(_, mut body) = reply else {
-        return Err("no record was written".into());
+    let data = |reply: Result<Reply, ApiError>| match reply.map_err(|e| message_of(&e))? {
+        Reply::Json(_, mut body) => Ok(body["data"].take()),
+        _ => Err("no record was written".to_string()),
     };
-    let data = body["data"].take();
-    match event_kind {
-        Some(kind) => {
-            let done = if data["upsert_type"] == "create" {
-                "created"
-            } else {
-                "updated"
-            };
-            let resource = data[kind].clone();
-            store
-                .outbox
-                .emit(&format!("{kind}_{done}"), &resource, call.now);
-            Ok(resource)
+    match kind {
+        "person/upsert" => {
+            let mut answer = data(crate::resources::upsert_person(
+                store,
+                &one(vec!["person_upserts"]),
+            ))?;
+            let (event, person) = crate::outbox::upserted("person", &mut answer);
+            store.outbox.emit(&event, &person, call.now);
+            Ok(person)
         }
-        None => Ok(data),
+        _ => data(crate::resources::upsert_calendar_event(
+            store,
+            &one(vec!["calendar", "events", "upsert"]),
+        )),
     }
 }
 

@@ -52,6 +52,17 @@ pub fn event_of(singular: &str, action: &str) -> Option<String> {
     EVENT_TYPES.contains(&event.as_str()).then_some(event)
 }
 
+/// The event of an upsert's answer (`{"person": ..., "upsert_type": "create"}`) for `kind`
+/// (`person`): `person_created` or `person_updated`, and the record it carries.
+pub fn upserted(kind: &str, answer: &mut Value) -> (String, Value) {
+    let done = if answer["upsert_type"] == "create" {
+        "created"
+    } else {
+        "updated"
+    };
+    (format!("{kind}_{done}"), answer[kind].take())
+}
+
 /// Attempts per delivery: the first and three more.
 pub const ATTEMPTS: u32 = 4;
 /// Between attempts, on the sandbox's clock.

@@ -280,7 +280,7 @@ fn time_of(record: &Record, field: &str) -> Option<DateTime<Utc>> {
 /// The fields a create or update sets from its body: each the record has and the body may
 /// write, checked against the field's kind; `<name>_id` sets the reference `<name>`, which
 /// must exist (422 otherwise).
-fn written_fields(
+pub(crate) fn written_fields(
     store: &Store,
     resource: &Resource,
     writable: &[String],
@@ -376,17 +376,23 @@ fn associated(
     Ok(Some((embedded(&store.base_url, table, key), kind)))
 }
 
-fn create(store: &mut Store, resource: &Resource, call: &Call) -> Result<Reply, ApiError> {
-    for name in &resource.required {
+/// 422 `can't be blank` for the first of `names` the call leaves null or blank (in its body
+/// or its query).
+pub(crate) fn require(call: &Call, names: &[impl AsRef<str>]) -> Result<(), ApiError> {
+    for name in names.iter().map(AsRef::as_ref) {
         let blank = |v: &Value| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty());
         if call.body.get(name).is_none_or(blank) && !call.params.has(name) {
             return Err(ApiError::invalid(name, "can't be blank"));
         }
     }
-    let written = written_fields(store, resource, &resource.creatable, call.body)?;
-    // What a body does not set is null, but for the user who made it (`user`, `owner`, ...).
-    let caller = embedded(&store.base_url, "users", call.user_id);
-    let mut fields: Map<String, Value> = resource
+    Ok(())
+}
+
+/// The fields of a new record of `resource` before its body is written: null, but for the
+/// user who made it (`user`, `owner`, ...).
+pub(crate) fn new_fields(store: &Store, resource: &Resource, user_id: i64) -> Map<String, Value> {
+    let caller = embedded(&store.base_url, "users", user_id);
+    resource
         .fields
         .iter()
         .filter(|f| !matches!(f.name.as_str(), "id" | "created_at" | "updated_at"))
@@ -403,7 +409,13 @@ fn create(store: &mut Store, resource: &Resource, call: &Call) -> Result<Reply, 
             };
             (f.name.clone(), value)
         })
-        .collect();
+        .collect()
+}
+
+fn create(store: &mut Store, resource: &Resource, call: &Call) -> Result<Reply, ApiError> {
+    require(call, &resource.required)?;
+    let written = written_fields(store, resource, &resource.creatable, call.body)?;
+    let mut fields = new_fields(store, resource, call.user_id);
     fields.extend(written);
     let table = table_mut(store, resource)?;
     let record = table.insert_as(call.now, fields, resource.id_form);

@@ -501,61 +501,52 @@ fn upsert(store: &mut Store, call: &Call, kind: Upsert) -> Result<Reply, ApiErro
 /// `calendar_id` is updated, or a new one is made; `id` is the calendar provider's own (kept
 /// as sent: a string). Required: `id`, `i_cal_uid`, `start_time`, `end_time`, `calendar_id`.
 pub(crate) fn upsert_calendar_event(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
-    const REQUIRED: &[&str] = &["id", "i_cal_uid", "start_time", "end_time", "calendar_id"];
-    let mut text = Map::new();
-    for name in REQUIRED {
-        let value = match call.body.get(*name) {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(ApiError::invalid(name, "can't be blank")),
-        };
-        text.insert(name.to_string(), json!(value));
-    }
-    for name in ["start_time", "end_time", "canceled_at"] {
-        if let Some(Value::String(at)) = call.body.get(name)
-            && DateTime::parse_from_rfc3339(at.trim()).is_err()
-        {
-            return Err(ApiError::invalid(name, "is not a valid ISO-8601 timestamp"));
-        }
-    }
     let resource = resource("calendar/events")?;
-    // What the body sets: the fields an event has, the required ones as read above.
-    let mut written: Map<String, Value> = call
-        .body
+    records::require(
+        call,
+        &["id", "i_cal_uid", "start_time", "end_time", "calendar_id"],
+    )?;
+    // Every field the event shows may be sent (the upsert body is the event), checked by kind.
+    let writable: Vec<String> = resource
+        .fields
         .iter()
-        .filter(|(k, _)| {
-            resource.fields.iter().any(|f| &f.name == *k)
-                && !matches!(k.as_str(), "created_at" | "updated_at")
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|f| f.name.clone())
+        .filter(|name| !matches!(name.as_str(), "created_at" | "updated_at"))
         .collect();
-    written.extend(text);
+    let mut written = records::written_fields(store, resource, &writable, call.body)?;
+    // The rule leaves ids alone: the provider's is kept as text, as sent.
+    let provider_id = match &call.body["id"] {
+        Value::String(text) => text.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(ApiError::invalid("id", "is not a valid value")),
+    };
+    written.insert("id".into(), json!(provider_id));
     let same = |r: &Record| {
         r.fields.get("i_cal_uid") == written.get("i_cal_uid")
             && r.fields.get("calendar_id") == written.get("calendar_id")
     };
+    let existing = store
+        .table("calendar/events")
+        .and_then(|t| t.rows.values().find(|r| same(r)).map(|r| r.id));
+    let fields = match existing {
+        Some(_) => written,
+        None => {
+            let mut fields = records::new_fields(store, resource, call.user_id);
+            fields.extend(written);
+            fields
+        }
+    };
     let table = store
         .table_mut("calendar/events")
         .ok_or_else(ApiError::not_found)?;
-    let existing = table.rows.values().find(|r| same(r)).map(|r| r.id);
-    let record = match existing {
-        Some(key) => {
-            let record = table.rows.get_mut(&key).ok_or_else(ApiError::not_found)?;
-            record.fields.extend(written);
+    let record = match existing.and_then(|key| table.rows.get_mut(&key)) {
+        Some(record) => {
+            record.fields.extend(fields);
             record.updated_at = call.now;
             &*record
         }
-        None => {
-            let mut fields: Map<String, Value> = resource
-                .fields
-                .iter()
-                .filter(|f| !matches!(f.name.as_str(), "created_at" | "updated_at"))
-                .map(|f| (f.name.clone(), Value::Null))
-                .collect();
-            fields.extend(written);
-            // Inserted as is: the provider's id stays among the fields, so it is what shows.
-            table.insert(call.now, fields)
-        }
+        // Inserted as is: the provider's id stays among the fields, so it is what shows.
+        None => table.insert(call.now, fields),
     };
     Ok(Reply::Json(
         StatusCode::CREATED,

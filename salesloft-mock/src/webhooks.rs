@@ -106,14 +106,7 @@ impl Change {
                 None => return false,
             },
             Self::Upserted(kind) => match written(reply) {
-                Some(mut data) => {
-                    let done = if data["upsert_type"] == "create" {
-                        "created"
-                    } else {
-                        "updated"
-                    };
-                    (format!("{kind}_{done}"), data[kind].take())
-                }
+                Some(mut data) => crate::outbox::upserted(kind, &mut data),
                 None => return false,
             },
         };
