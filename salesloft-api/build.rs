@@ -43,17 +43,11 @@ fn main() {
 fn keep_body_builders_only(file: &mut syn::File) {
     use quote::ToTokens;
     use std::collections::BTreeSet;
-    let module = |file: &syn::File, name: &str| -> String {
-        file.items
-            .iter()
-            .find_map(|item| match item {
-                syn::Item::Mod(m) if m.ident == name => Some(m.to_token_stream().to_string()),
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
     // The bodies: every `types::builder::X` the operation builders name.
-    let operations = module(file, "builder");
+    let operations: String = module_items(file, "builder")
+        .iter()
+        .map(|item| item.to_token_stream().to_string())
+        .collect();
     let bodies: BTreeSet<String> = operations
         .split("types :: builder :: ")
         .skip(1)
@@ -106,6 +100,18 @@ fn keep_body_builders_only(file: &mut syn::File) {
     });
 }
 
+/// The items of the generated file's top-level module `name` (progenitor writes `types` and,
+/// with the builder interface, `builder`).
+fn module_items<'f>(file: &'f syn::File, name: &str) -> &'f [syn::Item] {
+    file.items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == name => m.content.as_ref().map(|(_, items)| &items[..]),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("progenitor's builder interface writes a `{name}` module"))
+}
+
 /// `call()` next to every builder's generated `send()`: the same request, its error an
 /// `ApiError` that names the operation (progenitor's decode error does not know it). Read
 /// from the generated code itself, so every operation has one and none is written by hand.
@@ -114,12 +120,7 @@ fn call_methods(file: &syn::File) -> (String, Vec<(String, String)>) {
     use quote::ToTokens;
     let mut out = String::new();
     let mut answers = Vec::new();
-    let builder = file.items.iter().find_map(|item| match item {
-        syn::Item::Mod(m) if m.ident == "builder" => m.content.as_ref(),
-        _ => None,
-    });
-    let (_, items) = builder.expect("progenitor's builder interface has a `builder` module");
-    for item in items {
+    for item in module_items(file, "builder") {
         let syn::Item::Impl(block) = item else {
             continue;
         };
