@@ -1,8 +1,8 @@
 //! The person-plus-cadence flow, step by step, on any authorized client.
 
 use crate::error::DemoError;
+use crate::event_feed::EventFeed;
 use crate::output::{Account, Links, Membership, Person, Report, Reporter, User};
-use crate::webhooks::EventFeed;
 use salesloft_api::Client;
 use salesloft_api::Id;
 

@@ -1,6 +1,6 @@
 //! Signing in to a sandbox, the one way the demo and the tests share: the real
 //! authorization-code flow (loopback callback server, state check, PKCE, code exchange) with
-//! this module playing the browser, and the client clock made of the sandbox's.
+//! this module playing the browser.
 
 use crate::error::DemoError;
 use crate::output::Reporter;
@@ -9,23 +9,6 @@ use salesloft_auth::{AuthError, CredentialStore, Credentials, FileStore, LoginOp
 use salesloft_mock::SandboxHandle;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The client's clock made of the sandbox's: a wait moves the sandbox's time forward at once,
-/// so minutes of rate-limit pacing take no real time and both sides agree on the minute.
-#[derive(Clone, Debug)]
-pub struct SandboxClock(pub salesloft_mock::Clock);
-
-impl salesloft_api::Clock for SandboxClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.0.now()
-    }
-
-    fn sleep(&self, duration: Duration) -> salesloft_api::BoxFuture<'static, ()> {
-        self.0
-            .advance(chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::zero()));
-        Box::pin(async {})
-    }
-}
 
 /// The registered app of a sandbox, pointed at it.
 pub fn app(sandbox: &SandboxHandle) -> OAuthApp {

@@ -2,8 +2,6 @@
 //! the same rows as a run never killed; on SQLite and on a real PostgreSQL server. Bad input
 //! is one line and leaves the database as it was.
 
-#[path = "../../salesloft-mirror/tests/common/mod.rs"]
-mod backends;
 mod common;
 
 use salesloft_mirror::Mirror;
@@ -46,7 +44,7 @@ async fn rows(db: &str) -> Vec<Map<String, Value>> {
 }
 
 async fn killed_five_times_ends_like_a_clean_run(clean: &str, killed: &str) {
-    let (sandbox, _client) = backends::sandbox().await;
+    let (sandbox, _client) = salesloft_testkit::unmetered().await;
     sandbox.seed("notes", 3_000, 1_000, 1).unwrap();
     sandbox.seed("people", 2_000, 1_000, 2).unwrap();
     sandbox.seed("custom_fields", 500, 1_000, 3).unwrap();
@@ -75,13 +73,13 @@ async fn killed_five_times_ends_like_a_clean_run(clean: &str, killed: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_then_restart_on_sqlite() {
-    let (clean, killed) = (backends::sqlite(), backends::sqlite());
+    let (clean, killed) = (salesloft_testkit::sqlite(), salesloft_testkit::sqlite());
     killed_five_times_ends_like_a_clean_run(&clean.url, &killed.url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_then_restart_on_postgres() {
-    let (clean, killed) = (backends::postgres(), backends::postgres());
+    let (clean, killed) = (salesloft_testkit::postgres(), salesloft_testkit::postgres());
     killed_five_times_ends_like_a_clean_run(&clean.url, &killed.url).await;
 }
 

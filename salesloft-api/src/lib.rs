@@ -3,8 +3,8 @@
 //! The client is generated at build time from the normalized spec (`salesloft-openapi`) by
 //! progenitor; every operation is a builder method on [`Client`], for example
 //! `client.list_people().email_addresses(vec![email]).send().await`. The hand-written part is
-//! small: the hooks every request passes through ([`hooks`], [`transport`], [`retry`], [`state`]: bearer token,
-//! 401 refresh, rate-limit pacing, retries), the [`TokenSource`] seam that supplies bearer
+//! small: the hooks every request passes through (bearer token, 401 refresh, rate-limit
+//! pacing, retries as [`RetryPolicy`] says), the [`TokenSource`] seam that supplies bearer
 //! tokens, one [`ApiError`], a page stream ([`pagination`]) and incremental sync ([`sync`]).
 //! The free-form list filters (custom fields, user relationships) are typed by [`filters`].
 
@@ -19,25 +19,35 @@ pub mod decode;
 pub mod enroll;
 pub mod error;
 pub mod filters;
-pub mod generated;
-pub mod hooks;
 pub mod id;
 pub mod pagination;
 pub mod ratelimit;
-pub mod raw;
 pub mod retry;
 pub mod secret;
-pub mod state;
 pub mod sync;
-pub mod text;
 pub mod token;
-pub mod transport;
 pub mod webhooks;
+
+// Plumbing: public because the generated code and the sibling crates (salesloft-auth,
+// salesloft-mirror, the CLI) call it, not part of what a user of the client is meant to
+// reach for, so kept off the documented surface.
+#[doc(hidden)]
+pub mod generated;
+#[doc(hidden)]
+pub mod hooks;
+#[doc(hidden)]
+pub mod raw;
+#[doc(hidden)]
+pub mod state;
+#[doc(hidden)]
+pub mod text;
+#[doc(hidden)]
+pub mod transport;
 
 pub use clock::{Clock, SystemClock};
 pub use error::ApiError;
 pub use filters::{CustomFieldsFilter, UserRelationshipsFilter};
-pub use generated::{Client, ClientInfo, Error, ResponseValue, types};
+pub use generated::{Client, ClientInfo, Error, ResponseValue, builder, types};
 pub use id::Id;
 pub use ratelimit::RateLimitInfo;
 pub use retry::RetryPolicy;
@@ -91,7 +101,7 @@ pub struct ClientBuilder {
     timeout: Duration,
     /// A `reqwest::Client` of the caller's, used as it is (its pool, proxy and timeouts).
     http: Option<reqwest::Client>,
-    /// Token source, retry policy and clock, with their defaults from [`state::ClientState::new`].
+    /// Token source, retry policy and clock, with their defaults (`state::ClientState::new`).
     state: state::ClientState,
 }
 

@@ -1,8 +1,7 @@
 //! The mirror against the sandbox, every test on SQLite and on a real PostgreSQL server.
 
-mod common;
-
 use salesloft_mirror::{Mirror, MirrorError};
+use salesloft_testkit::on_both_backends;
 use serde_json::{Value, json};
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -21,7 +20,7 @@ async fn run(
 /// Every record of the sandbox is a row; a second run asks one page-1 request per
 /// incremental resource; changes come back alone; a whole read finds deletions.
 async fn mirrors_the_sandbox(url: &str) {
-    let (sandbox, client) = common::sandbox().await;
+    let (sandbox, client) = salesloft_testkit::unmetered().await;
     sandbox.seed("notes", 250, 1_000, 1).unwrap();
     sandbox.seed("custom_fields", 30, 1_000, 2).unwrap();
     let mirror = Mirror::open(url, &|_| {}).await.unwrap();
@@ -64,7 +63,7 @@ async fn mirrors_the_sandbox(url: &str) {
     // Two custom fields are deleted: the next whole read marks them.
     for id in [3, 4] {
         assert_eq!(
-            common::delete(&sandbox, &format!("custom_fields/{id}")).await,
+            salesloft_testkit::delete(&sandbox, &format!("custom_fields/{id}")).await,
             204
         );
     }
@@ -234,13 +233,16 @@ async fn raw_pool(url: &str) -> sqlx::AnyPool {
 /// A deletion whose webhook was never seen is found by `reconcile`: a page-1 walk, its cost
 /// known before.
 async fn reconcile_finds_deletions(url: &str) {
-    let (sandbox, client) = common::sandbox().await;
+    let (sandbox, client) = salesloft_testkit::unmetered().await;
     sandbox.seed("people", 150, 1_000, 3).unwrap();
     let mirror = Mirror::open(url, &|_| {}).await.unwrap();
     let tables = mirror.select(&names(&["people", "groups"]), &[]).unwrap();
     mirror.run(&client, &tables, &mut |_| {}).await.unwrap();
     for id in [4, 5] {
-        assert_eq!(common::delete(&sandbox, &format!("people/{id}")).await, 204);
+        assert_eq!(
+            salesloft_testkit::delete(&sandbox, &format!("people/{id}")).await,
+            204
+        );
     }
     assert_eq!(
         mirror.reconcile_cost(&tables).await.unwrap(),

@@ -36,7 +36,9 @@ async fn run() {
     let sandbox = Sandbox::start(config).await.unwrap();
     let client = ClientBuilder::new(Arc::new(ApiKey::new(sandbox.api_key())))
         .base_url(sandbox.api_base_url())
-        .clock(Arc::new(tests::SandboxClock(sandbox.clock().clone())))
+        .clock(Arc::new(salesloft_testkit::SandboxClock(
+            sandbox.clock().clone(),
+        )))
         .build()
         .unwrap();
     let cadence = sandbox.records("cadences")[0]["id"].as_i64().unwrap();
@@ -64,7 +66,7 @@ async fn run() {
     // 5% already on the cadence, put there before the run (not counted).
     let already: Vec<&&enroll::Row> = valid.iter().step_by(20).collect();
     for row in &already {
-        tests::already_on_cadence(&client, cadence, &row.lead.email).await;
+        salesloft_testkit::already_on_cadence(&client, cadence, &row.lead.email).await;
     }
     sandbox.clock().advance_to_next_minute();
 
@@ -115,7 +117,7 @@ async fn run() {
     let cost = answered.len();
     let too_many = answered.iter().filter(|r| r.status == 429).count();
 
-    let duplicates = tests::duplicates(&sandbox);
+    let duplicates = salesloft_testkit::duplicates(&sandbox);
     let members = sandbox
         .records("cadence_memberships")
         .iter()

@@ -13,9 +13,6 @@
 //! `mirror_ingest_per_second` (rows written a second with the network taken out); and the
 //! peak resident memory of the `demo mirror` process with 5,000 and 50,000 people.
 
-#[path = "../../salesloft-mirror/tests/common/mod.rs"]
-mod backends;
-
 use rand::{Rng, SeedableRng};
 use salesloft_api::{ApiKey, ClientBuilder};
 use salesloft_mirror::{Mirror, Table, follow};
@@ -47,9 +44,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let sqlite = backends::sqlite();
+        let sqlite = salesloft_testkit::sqlite();
         run("sqlite", &sqlite.url).await;
-        let postgres = backends::postgres();
+        let postgres = salesloft_testkit::postgres();
         run("postgres", &postgres.url).await;
         for people in [5_000, 50_000] {
             let peak = peak_rss_mb(people).await;
@@ -80,7 +77,9 @@ async fn run(backend: &str, url: &str) {
     }
     let client = ClientBuilder::new(Arc::new(ApiKey::new(sandbox.api_key())))
         .base_url(sandbox.api_base_url())
-        .clock(Arc::new(tests::SandboxClock(sandbox.clock().clone())))
+        .clock(Arc::new(salesloft_testkit::SandboxClock(
+            sandbox.clock().clone(),
+        )))
         .build()
         .unwrap();
     sandbox.clock().advance_to_next_minute();
@@ -234,7 +233,7 @@ async fn change_and_delete(sandbox: &SandboxHandle) -> HashMap<String, usize> {
         let resource = deletable[deleted % deletable.len()];
         let list = &ids[resource];
         let id = &list[random.random_range(0..list.len())];
-        if backends::delete(sandbox, &format!("{resource}/{id}")).await == 204 {
+        if salesloft_testkit::delete(sandbox, &format!("{resource}/{id}")).await == 204 {
             deleted += 1;
         }
     }

@@ -26,7 +26,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let outcome = runtime.block_on(tests::webhook_load::run(10_000, true, 50));
+    let outcome = runtime.block_on(salesloft_testkit::webhook_load::run(10_000, true, 50));
     eprintln!("{outcome:?}");
 
     let body = person_body();

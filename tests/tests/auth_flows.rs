@@ -1,13 +1,13 @@
 //! salesloft-auth against the sandbox: the code flow through the callback server, refresh
 //! proactive, reactive and single-flight, invalid_grant, client credentials, and no secret in logs.
 
+use demo::sandbox::{app as sandbox_app, browser, follow_authorization, login as login_to_sandbox};
 use salesloft_auth::{
     AuthError, CallbackKind, CredentialStore, FileStore, LoginOptions, MemoryStore, OAuthTokens,
     Session,
 };
 use salesloft_mock::{Config, Sandbox};
 use std::sync::Arc;
-use tests::{browser, follow_authorization, login_to_sandbox, sandbox_app};
 
 fn token_requests(sandbox: &salesloft_mock::SandboxHandle) -> Vec<salesloft_mock::LoggedRequest> {
     sandbox

@@ -1,11 +1,11 @@
 //! Processes sharing one credentials store: no invalid_grant across expiries, and a store that
 //! always parses even when a process is killed in the middle of refreshing.
 
+use demo::sandbox::login as login_to_sandbox;
 use salesloft_auth::{CredentialStore, FileStore};
 use salesloft_mock::{Config, Sandbox};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use tests::login_to_sandbox;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_auth_worker");
 

@@ -133,7 +133,7 @@ async fn run_oauth_mode(
 async fn authorized(sandbox: &SandboxHandle) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials.json");
-    tests::login_to_sandbox(sandbox, &FileStore::new(&path))
+    demo::sandbox::login(sandbox, &FileStore::new(&path))
         .await
         .unwrap();
     (dir, path)

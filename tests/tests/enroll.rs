@@ -5,9 +5,9 @@
 use salesloft_api::enroll::{self, Journal, Lead, Outcome, Phase, Progress, RowReport};
 use salesloft_api::{Client, RetryPolicy};
 use salesloft_mock::{Config, Fault, SandboxHandle};
+use salesloft_testkit::sandbox_and_client;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tests::sandbox_and_client;
 
 fn leads(count: usize, domains: usize) -> Vec<Lead> {
     (0..count)
@@ -62,7 +62,7 @@ fn outcomes(reports: &[RowReport]) -> HashMap<String, usize> {
 async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
     for i in 0..5 {
-        tests::already_on_cadence(
+        salesloft_testkit::already_on_cadence(
             &client,
             cadence_id(&sandbox),
             &format!("lead{i}@company{}.test", i % 4),
@@ -90,7 +90,7 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
         counts["invalid"], 2,
         "a bad email and a duplicate in another case"
     );
-    assert_eq!(tests::duplicates(&sandbox), 0);
+    assert_eq!(salesloft_testkit::duplicates(&sandbox), 0);
     // 4 account upserts, 40 person upserts, 1 membership page, 35 memberships.
     assert_eq!(sandbox.requests().len() - before, 4 + 40 + 1 + 35);
     let plan = enroll::Plan::of(&rows);
@@ -112,7 +112,7 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
     )
     .await;
     assert_eq!(outcomes(&again)["AlreadyOnCadence"], 40);
-    assert_eq!(tests::duplicates(&sandbox), 0);
+    assert_eq!(salesloft_testkit::duplicates(&sandbox), 0);
 }
 
 #[tokio::test]
@@ -143,7 +143,7 @@ async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
         }
         drop(journal1);
         let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
-        assert_eq!(tests::duplicates(&sandbox), 0, "{phase:?}");
+        assert_eq!(salesloft_testkit::duplicates(&sandbox), 0, "{phase:?}");
         assert!(
             reports.iter().all(|r| matches!(
                 r.outcome,
@@ -183,7 +183,9 @@ async fn a_budget_share_leaves_the_rest_of_each_minute_to_others() {
             sandbox.api_key(),
         )))
         .base_url(sandbox.api_base_url())
-        .clock(Arc::new(tests::SandboxClock(sandbox.clock().clone())))
+        .clock(Arc::new(salesloft_testkit::SandboxClock(
+            sandbox.clock().clone(),
+        )))
         .budget_share(share)
         .build()
         .unwrap();

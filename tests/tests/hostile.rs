@@ -1,11 +1,11 @@
 //! Hostile input against the login's callback server and the sandbox: each test is a probe
 //! an attacker on the same machine (or a hostile network peer) would try, and what must hold.
 
+use demo::sandbox::{app as sandbox_app, browser};
 use salesloft_auth::{AuthError, CallbackKind, LoginOptions, MemoryStore};
 use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tests::{browser, sandbox_app};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn http() -> reqwest::Client {
@@ -118,7 +118,7 @@ async fn idle_connections_do_not_block_the_https_callback_server() {
                 );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
-            tests::follow_authorization(url, browser(Some(&cert)), |l| l).await;
+            demo::sandbox::follow_authorization(url, browser(Some(&cert)), |l| l).await;
             drop(idle);
         });
     });

@@ -5,8 +5,8 @@ use salesloft_api::pagination::items;
 use salesloft_api::sync::{IncrementalSync, SyncCursor};
 use salesloft_api::{Client, RetryPolicy, sync_request};
 use salesloft_mock::Config;
+use salesloft_testkit::{only_people, sandbox_and_client};
 use std::collections::HashSet;
-use tests::{only_people, sandbox_and_client};
 
 async fn walk(client: &Client) -> Vec<i64> {
     let stream = items(|page| client.list_people().per_page(100).page(page).send());

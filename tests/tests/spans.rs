@@ -3,7 +3,7 @@
 //! subscriber can leave it cached as unwanted while this one listens.
 
 use salesloft_mock::{Config, Fault};
-use tests::{fast_retries, sandbox_and_client};
+use salesloft_testkit::{fast_retries, sandbox_and_client};
 
 /// The fields of every span the client opens, as they stood when it closed.
 #[derive(Clone, Default)]

@@ -2,7 +2,7 @@
 
 use salesloft_api::{ApiError, RetryPolicy};
 use salesloft_mock::{Config, Fault};
-use tests::{fast_retries, sandbox_and_client};
+use salesloft_testkit::{fast_retries, sandbox_and_client};
 
 /// POST /v2/people.json with only an email address.
 async fn create_person(
@@ -133,7 +133,7 @@ async fn a_503_on_post_is_not_resent_unless_opted_in() {
     let posts = posts_sent(&sandbox);
     assert_eq!(posts, 1, "the POST was sent once");
 
-    let opted_in = tests::api_key_client(
+    let opted_in = salesloft_testkit::api_key_client(
         &sandbox,
         RetryPolicy {
             retry_post: true,

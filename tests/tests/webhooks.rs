@@ -7,10 +7,10 @@ use salesloft_api::webhooks::{Delivery, Event, ensure_subscriptions, remove_subs
 use salesloft_api::{Client, RetryPolicy};
 use salesloft_mock::webhooks::{DeliveryAttempt, WebhookFault};
 use salesloft_mock::{Config, SandboxHandle};
+use salesloft_testkit::sandbox_and_client;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tests::sandbox_and_client;
 
 const TOKEN: &str = "receiver-token";
 const EVENTS: &[&str] = &[
@@ -342,7 +342,7 @@ async fn the_delivery_log_and_faults_are_on_the_admin_surface() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_load_with_refusals_and_duplicates_nothing_is_lost_and_dedup_handles_once() {
-    let outcome = tests::webhook_load::run(300, true, 20).await;
+    let outcome = salesloft_testkit::webhook_load::run(300, true, 20).await;
     assert_eq!(outcome.lost, 0, "{outcome:?}");
     assert_eq!(outcome.handled_twice, 0, "{outcome:?}");
     assert_eq!(
@@ -352,7 +352,7 @@ async fn under_load_with_refusals_and_duplicates_nothing_is_lost_and_dedup_handl
     assert_eq!(outcome.duplicated, 15, "{outcome:?}");
 
     // Without deduplication the duplicates are handled twice: at least once, not exactly once.
-    let outcome = tests::webhook_load::run(300, false, 20).await;
+    let outcome = salesloft_testkit::webhook_load::run(300, false, 20).await;
     assert_eq!(outcome.lost, 0, "{outcome:?}");
     assert!(outcome.handled_twice > 0, "{outcome:?}");
 }

@@ -8,7 +8,7 @@
 //! `updated_at`) is what tells one event from another.
 //!
 //! [`verify`] needs no server: give it the token, the headers and the raw bytes. The ready
-//! receiver is [`receiver`] (feature `webhook-receiver`); [`subscriptions`] keeps a callback
+//! receiver is `receiver` (feature `webhook-receiver`); [`subscriptions`] keeps a callback
 //! URL subscribed to the events it wants.
 
 mod dedup;

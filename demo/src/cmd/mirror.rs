@@ -1,7 +1,7 @@
 //! `mirror`: the team's data into a database, a thin shell over `salesloft-mirror` (progress
 //! bars, the summary table, `--dry-run`, `--follow`).
 
-use crate::Connection;
+use crate::connection::Connection;
 use crate::error::DemoError;
 use crate::output::Reporter;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -280,7 +280,7 @@ async fn follow_changes(
     } else {
         args.listen
     };
-    let token = crate::webhooks::new_token();
+    let token = crate::event_feed::new_token();
     let receiver = follow::start(mirror.clone(), listen, args.public_url.as_deref(), &token)
         .await
         .map_err(|e| DemoError::Flow(format!("cannot listen for webhooks on {listen}: {e}")))?;

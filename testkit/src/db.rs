@@ -1,6 +1,6 @@
-//! The two backends the mirror tests run on: a SQLite file, and a throwaway PostgreSQL server
-//! started here (initdb into a temporary folder, a free port on 127.0.0.1, stopped on drop).
-#![allow(dead_code)]
+//! The two backends the mirror runs on, for tests: a SQLite file in a temporary folder, and a
+//! throwaway PostgreSQL server (initdb into a temporary folder, a free port on 127.0.0.1,
+//! stopped on drop).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,50 +166,20 @@ impl Drop for Postgres {
     }
 }
 
-/// A sandbox with a budget no test reaches, and a client on it.
-pub async fn sandbox() -> (salesloft_mock::SandboxHandle, salesloft_api::Client) {
-    salesloft_mock::install_tls_provider();
-    let config = salesloft_mock::Config {
-        rate_limit_per_minute: 1_000_000,
-        ..salesloft_mock::Config::default()
-    };
-    let sandbox = salesloft_mock::Sandbox::start(config).await.unwrap();
-    let client = salesloft_api::ClientBuilder::new(std::sync::Arc::new(
-        salesloft_api::ApiKey::new(sandbox.api_key()),
-    ))
-    .base_url(sandbox.api_base_url())
-    .retry_policy(salesloft_api::RetryPolicy::none())
-    .build()
-    .unwrap();
-    (sandbox, client)
-}
-
-/// `DELETE /v2/{path}.json` on the sandbox with its API key: the status.
-pub async fn delete(sandbox: &salesloft_mock::SandboxHandle, path: &str) -> u16 {
-    let url = format!("{}/v2/{path}.json", sandbox.api_base_url());
-    reqwest::Client::new()
-        .delete(url)
-        .bearer_auth(sandbox.api_key())
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// Runs a test body once per backend.
+/// Runs a test body once per backend: `on_both_backends!(name, body)` makes `name::sqlite` and
+/// `name::postgres`, each calling `body(&url)` with a database of its own.
 #[macro_export]
 macro_rules! on_both_backends {
     ($name:ident, $body:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = super::common::sqlite();
+                let db = $crate::sqlite();
                 super::$body(&db.url).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let db = super::common::postgres();
+                let db = $crate::postgres();
                 super::$body(&db.url).await;
             }
         }

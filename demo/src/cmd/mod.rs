@@ -1,0 +1,7 @@
+//! One module a command, each owning its arguments and its `run`.
+
+pub mod authorize;
+pub mod enroll;
+pub mod mirror;
+pub mod run;
+pub mod webhooks;
