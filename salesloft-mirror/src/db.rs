@@ -13,8 +13,9 @@ use std::path::PathBuf;
 /// written with a newer layout is refused (an older program would misread it).
 pub const LAYOUT_VERSION: i64 = 1;
 
-/// The advisory lock key on Postgres: "SLMIRROR" as bytes.
-const PG_LOCK_KEY: i64 = 0x534c_4d49_5252_4f52;
+/// The advisory lock key of a one-team mirror on Postgres: "SLMIRROR" as bytes. A lock is a
+/// key, so a mirror of another scope (another team's schema) takes a key of its own.
+pub const MIRROR_LOCK_KEY: i64 = 0x534c_4d49_5252_4f52;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -97,7 +98,7 @@ impl Db {
         let pool = options.connect(&connect).await.map_err(unreachable)?;
         let lock = match lock {
             Some(file) => Lock::File(file),
-            None => Lock::Postgres(pg_lock(&pool, wait, on_wait).await?),
+            None => Lock::Postgres(pg_lock(&pool, MIRROR_LOCK_KEY, wait, on_wait).await?),
         };
         let db = Self {
             pool,
@@ -112,7 +113,7 @@ impl Db {
     /// columns a newer spec added (`ALTER TABLE ... ADD COLUMN`; nothing is ever rebuilt).
     /// Refuses a database whose layout is newer than this program's, before any change.
     async fn migrate(&self, tables: &[Table]) -> Result<(), MirrorError> {
-        let sql = |e: sqlx::Error| MirrorError::Database(e.to_string());
+        let sql = |e: sqlx::Error| MirrorError::Database(e);
         self.pool
             .execute(
                 "CREATE TABLE IF NOT EXISTS _mirror_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -188,7 +189,7 @@ impl Db {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         table: &str,
     ) -> Result<Vec<String>, MirrorError> {
-        let sql = |e: sqlx::Error| MirrorError::Database(e.to_string());
+        let sql = |e: sqlx::Error| MirrorError::Database(e);
         let query = match self.backend {
             Backend::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
             Backend::Postgres => format!(
@@ -436,43 +437,61 @@ fn file_lock(url: &str, wait: bool, on_wait: &dyn Fn(&str)) -> Result<std::fs::F
     Ok(file)
 }
 
-/// The advisory lock on a connection held for as long as the mirror is open.
+/// The advisory lock `key` on a connection held for as long as the mirror is open.
 async fn pg_lock(
     pool: &AnyPool,
+    key: i64,
     wait: bool,
     on_wait: &dyn Fn(&str),
 ) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, MirrorError> {
-    let sql = |e: sqlx::Error| MirrorError::Database(e.to_string());
-    let mut conn = pool.acquire().await.map_err(sql)?;
-    let got: bool = sqlx::query(&format!("SELECT pg_try_advisory_lock({PG_LOCK_KEY})"))
+    let mut conn = pool.acquire().await.map_err(database)?;
+    let got: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
         .fetch_one(&mut *conn)
         .await
-        .map_err(sql)?
+        .map_err(database)?
         .try_get(0)
-        .map_err(sql)?;
+        .map_err(database)?;
     if got {
         return Ok(conn);
     }
-    let holder = sqlx::query(
-        "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .ok()
-    .flatten()
-    .and_then(|row| row.try_get::<i64, _>(0).ok())
-    .map_or("another mirror".to_string(), |pid| {
-        format!("PostgreSQL backend {pid} (another mirror)")
-    });
+    let holder = pg_lock_holder(&mut conn, key)
+        .await
+        .map_or("another mirror".to_string(), |pid| {
+            format!("PostgreSQL backend {pid} (another mirror)")
+        });
     if !wait {
         return Err(MirrorError::Locked(holder));
     }
     on_wait(&holder);
-    sqlx::query(&format!("SELECT pg_advisory_lock({PG_LOCK_KEY})"))
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(key)
         .execute(&mut *conn)
         .await
-        .map_err(sql)?;
+        .map_err(database)?;
     Ok(conn)
+}
+
+/// The backend holding advisory lock `key`, and no other: `pg_locks` shows a one-`bigint` key
+/// as its high half in `classid`, its low half in `objid`, and `objsubid` 1.
+async fn pg_lock_holder(conn: &mut sqlx::AnyConnection, key: i64) -> Option<i64> {
+    let sql = "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted \
+               AND objsubid = 1 AND classid::bigint = $1 AND objid::bigint = $2 \
+               AND pid <> pg_backend_pid() LIMIT 1";
+    let high = (key as u64 >> 32) as i64;
+    let low = (key as u64 & 0xffff_ffff) as i64;
+    sqlx::query(sql)
+        .bind(high)
+        .bind(low)
+        .fetch_optional(&mut *conn)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get::<i64, _>(0).ok())
+}
+
+pub(crate) fn database(e: sqlx::Error) -> MirrorError {
+    MirrorError::Database(e)
 }
 
 #[cfg(test)]

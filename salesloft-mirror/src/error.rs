@@ -17,7 +17,7 @@ pub enum MirrorError {
     )]
     UnknownResource(String),
     #[error("the database refused a write: {0}")]
-    Database(String),
+    Database(#[source] sqlx::Error),
     #[error("{0}")]
     Api(#[from] salesloft_api::ApiError),
     #[error("{0}")]

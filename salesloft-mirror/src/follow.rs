@@ -47,12 +47,7 @@ pub fn events(tables: &[Table]) -> Vec<&'static str> {
                 event
                     .strip_prefix(t.singular.as_str())
                     .and_then(|rest| rest.strip_prefix('_'))
-                    .is_some_and(|action| {
-                        matches!(
-                            action,
-                            "created" | "updated" | "deleted" | "completed" | "booked"
-                        )
-                    })
+                    .is_some_and(|action| crate::EVENT_ACTIONS.contains(&action))
             })
         })
         .collect()

@@ -31,7 +31,7 @@ pub use error::MirrorError;
 pub use schema::Table;
 
 use chrono::{DateTime, Utc};
-use db::{Backend, Db, bind_all, row_values, upsert_sql};
+use db::{Backend, Db, bind_all, database, row_values, upsert_sql};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -57,6 +57,10 @@ pub fn select(
         .cloned()
         .collect())
 }
+
+/// The actions of the webhook events the mirror applies (`person_created`, ...): what a
+/// delivery can do to a row. `follow` subscribes to these, `apply` writes them.
+pub const EVENT_ACTIONS: &[&str] = &["created", "updated", "deleted", "completed", "booked"];
 
 /// Records a page asks for: the most the service gives.
 pub const PER_PAGE: usize = 100;
@@ -491,11 +495,7 @@ impl Mirror {
     pub async fn apply(&self, event_type: &str, record: &Value) -> Result<bool, MirrorError> {
         let Some((table, action)) = self.tables.iter().find_map(|t| {
             let action = event_type.strip_prefix(&t.singular)?.strip_prefix('_')?;
-            matches!(
-                action,
-                "created" | "updated" | "deleted" | "completed" | "booked"
-            )
-            .then_some((t, action))
+            EVENT_ACTIONS.contains(&action).then_some((t, action))
         }) else {
             return Ok(false);
         };
@@ -631,15 +631,10 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// What a request for `page` costs the team's budget (SERVICE.md §3).
+/// What a request for `page` costs the team's budget: the client's table, the one the pacing
+/// that sends the request charges.
 pub fn page_cost(page: i64) -> u64 {
-    match page {
-        ..=100 => 1,
-        101..=150 => 3,
-        151..=250 => 8,
-        251..=500 => 10,
-        _ => 30,
-    }
+    u64::from(salesloft_api::ratelimit::page_cost(page.max(0) as u64))
 }
 
 /// One page of a list.
@@ -713,8 +708,4 @@ fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Va
             .flatten()
             .map_or(Value::Null, Value::from),
     }
-}
-
-fn database(e: sqlx::Error) -> MirrorError {
-    MirrorError::Database(e.to_string())
 }

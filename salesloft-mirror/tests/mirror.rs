@@ -191,6 +191,36 @@ async fn refusals(url: &str) {
 }
 on_both_backends!(bad_input_is_refused_and_changes_nothing, refusals);
 
+/// On Postgres the mirror's lock is one advisory key: a session holding another advisory lock
+/// is never named as the mirror's holder, the session holding the mirror's key is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_holder_named_is_the_holder_of_the_mirrors_key() {
+    let db = salesloft_testkit::postgres();
+    let pool = raw_pool(&db.url).await;
+    let mut other = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(42)")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let other_pid: i64 = sqlx::query_scalar("SELECT pg_backend_pid()::bigint")
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    let mirror = Mirror::open(&db.url, &|_| {}).await.unwrap();
+    let holder_pid: i64 = sqlx::query_scalar(
+        "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> $1",
+    )
+    .bind(other_pid)
+    .fetch_one(&raw_pool(&db.url).await)
+    .await
+    .unwrap();
+    let refused = Mirror::open_now(&db.url).await.err().expect("locked");
+    let text = refused.to_string();
+    assert!(text.contains(&format!("backend {holder_pid} ")), "{text}");
+    assert!(!text.contains(&format!("backend {other_pid} ")), "{text}");
+    drop(mirror);
+}
+
 /// A newer spec's columns are added when the database is opened; rows stay.
 async fn migrations_add_columns(url: &str) {
     let mirror = Mirror::open(url, &|_| {}).await.unwrap();
