@@ -22,6 +22,7 @@
 //! - [`Mirror::apply`] writes a webhook delivery: newer `updated_at` wins, a deletion marks the
 //!   row (`_deleted_at`) and stays.
 
+pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod follow;
@@ -31,8 +32,9 @@ pub use error::MirrorError;
 pub use schema::Table;
 
 use chrono::{DateTime, Utc};
+use cursor::{Cursor, updated_at};
 use db::{Backend, Db, bind_all, database, row_values, upsert_sql};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
 
@@ -109,22 +111,6 @@ pub struct Report {
     pub cost: u64,
     /// Rows marked deleted this run.
     pub deleted: u64,
-}
-
-/// Where an incremental read stands (kept per resource, committed with each page).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-struct Cursor {
-    /// The newest `updated_at` written, as the service sent it.
-    since: Option<String>,
-    /// Ids written at that instant.
-    seen: Vec<String>,
-    /// Walking one instant's records by page number (a full page all at `since`).
-    within_page: Option<i64>,
-    /// After walking that instant: strictly newer records.
-    after: bool,
-    /// A whole read: the next page, and the run's mark.
-    page: Option<i64>,
-    run: Option<String>,
 }
 
 impl Mirror {
@@ -306,23 +292,8 @@ impl Mirror {
             ..Report::default()
         };
         loop {
-            let page = cursor.within_page.unwrap_or(1);
-            let mut query = vec![
-                ("sort_by".to_string(), "updated_at".to_string()),
-                ("sort_direction".to_string(), "ASC".to_string()),
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("page".to_string(), page.to_string()),
-            ];
-            if let Some(since) = &cursor.since {
-                if cursor.after {
-                    query.push(("updated_at[gt]".into(), since.clone()));
-                } else {
-                    query.push(("updated_at[gte]".into(), since.clone()));
-                }
-                if cursor.within_page.is_some() {
-                    query.push(("updated_at[lte]".into(), since.clone()));
-                }
-            }
+            let page = cursor.page_to_ask();
+            let query = cursor.request(PER_PAGE);
             let listed = list_page(client, table, &query, report.requests == 0).await?;
             if let Some(records) = listed.total {
                 progress(Progress::Total { table, records });
@@ -330,39 +301,11 @@ impl Mirror {
             let data = listed.data;
             report.requests += 1;
             report.cost += page_cost(page);
-            let full = data.len() >= PER_PAGE;
             let stamps: Vec<Option<DateTime<Utc>>> = data.iter().map(updated_at).collect();
-            let one_instant = full
-                && stamps.first().is_some_and(Option::is_some)
-                && stamps.first() == stamps.last();
-            let fresh: Vec<&Map<String, Value>> = data
-                .iter()
-                .filter(|record| take(&mut cursor, record))
-                .collect();
+            let fresh: Vec<&Map<String, Value>> =
+                data.iter().filter(|record| cursor.take(record)).collect();
             // The next request, decided now and committed with this page's rows.
-            let done = match (cursor.within_page, full) {
-                (Some(page), true) => {
-                    cursor.within_page = Some(page + 1);
-                    false
-                }
-                (Some(_), false) => {
-                    cursor.within_page = None;
-                    cursor.after = true;
-                    false
-                }
-                (None, _) if one_instant => {
-                    cursor.within_page = Some(2);
-                    false
-                }
-                (None, true) => {
-                    cursor.after = false;
-                    false
-                }
-                (None, false) => {
-                    cursor.after = false;
-                    true
-                }
-            };
+            let done = cursor.advance(&stamps, PER_PAGE);
             self.commit(table, &fresh, &key, &cursor, run.as_deref())
                 .await?;
             report.written += fresh.len() as u64;
@@ -584,51 +527,9 @@ async fn save_cursor(
     Ok(())
 }
 
-/// Whether `record` is new to the cursor (and notes it there): newer than `since`, or at
-/// `since` with an id not written yet.
-fn take(cursor: &mut Cursor, record: &Map<String, Value>) -> bool {
-    let Some(at) = updated_at(record) else {
-        return true;
-    };
-    let id = record.get("id").and_then(db::text_of);
-    let since = cursor.since.as_deref().and_then(parse_time);
-    match since {
-        Some(since) if at < since => false,
-        Some(since) if at == since => match id {
-            Some(id) if cursor.seen.contains(&id) => false,
-            Some(id) => {
-                cursor.seen.push(id);
-                true
-            }
-            None => true,
-        },
-        _ => {
-            cursor.since = record
-                .get("updated_at")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            cursor.seen = id.into_iter().collect();
-            true
-        }
-    }
-}
-
 /// Now, as the mirror writes times: UTC, microseconds.
 fn now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-fn updated_at(record: &Map<String, Value>) -> Option<DateTime<Utc>> {
-    record
-        .get("updated_at")
-        .and_then(Value::as_str)
-        .and_then(parse_time)
-}
-
-fn parse_time(text: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// What a request for `page` costs the team's budget: the client's table, the one the pacing
