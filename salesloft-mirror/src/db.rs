@@ -113,21 +113,20 @@ impl Db {
     /// columns a newer spec added (`ALTER TABLE ... ADD COLUMN`; nothing is ever rebuilt).
     /// Refuses a database whose layout is newer than this program's, before any change.
     async fn migrate(&self, tables: &[Table]) -> Result<(), MirrorError> {
-        let sql = |e: sqlx::Error| MirrorError::Database(e);
         self.pool
             .execute(
                 "CREATE TABLE IF NOT EXISTS _mirror_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
             )
             .await
-            .map_err(sql)?;
+            .map_err(database)?;
         let stored: Option<String> =
             sqlx::query("SELECT value FROM _mirror_meta WHERE key = 'layout_version'")
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(sql)?
+                .map_err(database)?
                 .map(|row| row.try_get::<String, _>(0))
                 .transpose()
-                .map_err(sql)?;
+                .map_err(database)?;
         let stored = stored.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         if stored > LAYOUT_VERSION {
             return Err(MirrorError::FromTheFuture {
@@ -136,12 +135,12 @@ impl Db {
             });
         }
         let sqlite = self.backend == Backend::Sqlite;
-        let mut tx = self.pool.begin().await.map_err(sql)?;
+        let mut tx = self.pool.begin().await.map_err(database)?;
         tx.execute(
             "CREATE TABLE IF NOT EXISTS _mirror_cursors (resource TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)",
         )
         .await
-        .map_err(sql)?;
+        .map_err(database)?;
         for table in tables {
             let mut columns = vec!["\"id\" TEXT PRIMARY KEY".to_string()];
             columns.extend(
@@ -158,7 +157,7 @@ impl Db {
                 table.table,
                 columns.join(", ")
             );
-            tx.execute(create.as_str()).await.map_err(sql)?;
+            tx.execute(create.as_str()).await.map_err(database)?;
             let existing = self.columns_of(&mut tx, &table.table).await?;
             let wanted = own_columns()
                 .map(|(n, k)| (n.to_string(), k))
@@ -170,7 +169,7 @@ impl Db {
                         table.table,
                         kind.sql(sqlite)
                     );
-                    tx.execute(add.as_str()).await.map_err(sql)?;
+                    tx.execute(add.as_str()).await.map_err(database)?;
                 }
             }
         }
@@ -180,8 +179,8 @@ impl Db {
             .bind(LAYOUT_VERSION.to_string())
             .execute(&mut *tx)
             .await
-            .map_err(sql)?;
-        tx.commit().await.map_err(sql)
+            .map_err(database)?;
+        tx.commit().await.map_err(database)
     }
 
     async fn columns_of(
@@ -189,7 +188,6 @@ impl Db {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         table: &str,
     ) -> Result<Vec<String>, MirrorError> {
-        let sql = |e: sqlx::Error| MirrorError::Database(e);
         let query = match self.backend {
             Backend::Sqlite => format!("SELECT name FROM pragma_table_info('{table}')"),
             Backend::Postgres => format!(
@@ -199,9 +197,9 @@ impl Db {
         let rows = sqlx::query(&query)
             .fetch_all(&mut **tx)
             .await
-            .map_err(sql)?;
+            .map_err(database)?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(sql))
+            .map(|r| r.try_get::<String, _>(0).map_err(database))
             .collect()
     }
 }
