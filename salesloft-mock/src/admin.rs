@@ -3,8 +3,8 @@
 //! changes nothing. With `Config::admin_token` set, every call needs `Authorization: Bearer
 //! <token>`.
 
+use crate::faults::Fault;
 use crate::state::{AdminError, Shared};
-use crate::store::Fault;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
@@ -229,7 +229,7 @@ async fn seed_people(
 async fn seed(
     State(shared): State<Arc<Shared>>,
     Path(resource): Path<String>,
-    request: Result<Json<crate::seed::SeedRequest>, JsonRejection>,
+    request: Result<Json<crate::generic::seed::SeedRequest>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
     shared.seed(&resource, body(request)?)?;
     Ok(StatusCode::NO_CONTENT)
@@ -239,7 +239,7 @@ async fn seed(
 /// of its records).
 fn record_path(path: &str) -> (&str, Option<&str>) {
     let path = path.trim_matches('/');
-    if crate::catalog::catalog().find(path).is_some() {
+    if crate::generic::catalog::catalog().find(path).is_some() {
         return (path, None);
     }
     match path.rsplit_once('/') {

@@ -11,41 +11,45 @@
 //! ```
 //!
 //! The rooms, each importing only from the rows above it:
-//! 1. `config`, `clock`, `error`, `params`, `table` (records and tables), `request_log`, `call`;
+//! 1. `config`, `clock`, `error`, `params`, `request_log`, `call` (one API call and its reply),
+//!    and from `generic`: `table` (a record and a table of them), `catalog` (the list resources
+//!    of the spec, their fields and filters), `listing` (paging and sorting);
 //! 2. `outbox` (webhook subscriptions and deliveries waiting: data beside the store);
-//! 3. `store` (all state behind one lock), then `ratelimit`, `oauth`, `listing`;
-//! 4. the handlers: `resources`, `spec_routes`;
-//! 5. `state` (the shared store and its controls), then `webhooks` (the delivery task);
-//! 6. `admin`, then `server` on top.
+//! 3. `store` (all state behind one lock), then `ratelimit`, `oauth`, `faults` (what an
+//!    injected fault does to an answer);
+//! 4. the answers: `generic` (the rule every list resource follows, and `generic::seed`:
+//!    records made from a resource's schema), `rules` (a file per resource with rules of its
+//!    own: fields, checks, seed hooks), `spec_routes` (the document's answer for what holds no
+//!    state), and `routes` (who answers which call, one table);
+//! 5. `state` (the shared store and its controls), then `webhooks` (which change sends which
+//!    event, and the delivery task);
+//! 6. `admin`, then `server` on top (the request pipeline: auth, budget, faults, dispatch).
 
 mod admin;
-pub mod bulk;
 pub mod call;
-pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod error;
-pub mod listing;
+pub mod faults;
+pub mod generic;
 pub mod oauth;
 pub mod outbox;
 pub mod params;
 pub mod ratelimit;
-pub mod records;
 pub mod request_log;
-pub mod resources;
-pub mod seed;
+pub mod routes;
+pub mod rules;
 pub mod server;
 pub mod spec_routes;
 pub mod state;
 pub mod store;
-pub mod table;
 pub mod webhooks;
 
 pub use clock::Clock;
 pub use config::{Config, DEFAULT_REDIRECT_URI};
+pub use faults::Fault;
 pub use request_log::{AuthKind, LoggedRequest};
 pub use state::AdminError;
-pub use store::Fault;
 
 use serde_json::{Map, Value};
 use state::Shared;
@@ -180,7 +184,7 @@ impl SandboxHandle {
         spread_micros: i64,
         seed: u64,
     ) -> Result<(), AdminError> {
-        let request = seed::SeedRequest {
+        let request = generic::seed::SeedRequest {
             count,
             spread_micros,
             seed,
@@ -190,7 +194,7 @@ impl SandboxHandle {
 
     /// The names of the list resources (`notes`, `activities/calls`, ...), each seedable.
     pub fn resources(&self) -> Vec<String> {
-        catalog::catalog()
+        generic::catalog::catalog()
             .resources
             .iter()
             .map(|r| r.name.clone())

@@ -2,7 +2,7 @@
 //! log of attempts and the faults that will spoil the next ones. It sits beside the store it
 //! belongs to; the delivery task that empties it is `webhooks`, above both.
 
-use crate::table::Table;
+use crate::generic::table::Table;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};

@@ -4,17 +4,18 @@
 //! latency → log → headers.
 
 use crate::admin;
-use crate::call::{Call, Reply};
+use crate::call::{Call, Reply, json_response};
 use crate::error::ApiError;
-use crate::listing::{cost, page_number};
+use crate::faults::{self, Fault};
+use crate::generic::listing::{cost, page_number};
 use crate::oauth;
 use crate::params::{Params, parse_body};
 use crate::ratelimit::{self, Charge};
 use crate::request_log::{AuthKind, LoggedRequest};
-use crate::resources;
+use crate::routes;
 use crate::spec_routes::segments;
 use crate::state::Shared;
-use crate::store::{Fault, Store, TEAM_ID};
+use crate::store::{Store, TEAM_ID};
 use crate::webhooks;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -62,16 +63,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .nest("/__admin", admin::router(shared.clone()))
         .fallback(api)
         .with_state(shared)
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
 }
 
 fn error_response(error: &ApiError) -> Response {
@@ -413,18 +404,12 @@ fn status_fault(
         return None;
     };
     store.faults.pop_front();
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let charge = Charge {
         cost: 1,
         remaining: ratelimit::remaining(store, TEAM_ID, now),
         allowed: false,
     };
-    let error = if status == StatusCode::TOO_MANY_REQUESTS {
-        ApiError::rate_limited()
-    } else {
-        ApiError::server_error(status)
-    };
-    Some((error, charge))
+    Some((faults::status_error(status), charge))
 }
 
 fn dispatch(
@@ -448,16 +433,11 @@ fn dispatch(
         user_id,
         now: request.now,
     };
-    if let Some(result) = webhooks::route(store, &call) {
-        return result;
-    }
     let change = webhooks::Change::before(store, &call);
     // Hooks may queue deliveries of their own (a bulk job's records, an imported cadence);
     // the rule's change is queued after a write that succeeded. Either wakes the delivery task.
     let pending = store.outbox.pending();
-    let handled = crate::bulk::route(store, &call)
-        .or_else(|| resources::route(store, &call))
-        .or_else(|| crate::records::route(store, &call));
+    let handled = routes::answer(store, &call).or_else(|| crate::generic::route(store, &call));
     if let Some(result) = handled {
         let emitted = matches!(&result, Ok(reply) if change.emit(store, reply, request.now));
         if emitted || store.outbox.pending() > pending {
@@ -476,8 +456,10 @@ fn dispatch(
 /// is an independent oracle of the service, so a mistake in the client's copy cannot hide.
 fn respond(handled: Handled, now: chrono::DateTime<chrono::Utc>) -> Response {
     let mut response = match handled.outcome {
-        Ok(Reply::Json(status, value)) => faulty_body(status, to_bytes(&value), handled.body_fault),
-        Ok(Reply::Bytes(status, bytes)) => faulty_body(status, bytes, handled.body_fault),
+        Ok(Reply::Json(status, value)) => {
+            faults::spoil(status, to_bytes(&value), handled.body_fault)
+        }
+        Ok(Reply::Bytes(status, bytes)) => faults::spoil(status, bytes, handled.body_fault),
         Ok(Reply::NoContent) => {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
@@ -498,35 +480,4 @@ fn respond(handled: Handled, now: chrono::DateTime<chrono::Utc>) -> Response {
         headers.insert(header::DATE, date);
     }
     response
-}
-
-/// The response body, spoiled as the pending fault says.
-fn faulty_body(status: StatusCode, bytes: Vec<u8>, fault: Option<Fault>) -> Response {
-    match fault {
-        Some(Fault::TruncatedBody) => {
-            let half = bytes.len() / 2;
-            json_response(status, bytes[..half].to_vec())
-        }
-        Some(Fault::MalformedBody) => {
-            json_response(status, b"{\"data\": {\"id\": 1,, <html>".to_vec())
-        }
-        Some(Fault::DropConnection) => {
-            let half = Bytes::from(bytes[..bytes.len() / 2].to_vec());
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "fault: connection dropped",
-                )),
-            ];
-            let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
-            *response.status_mut() = status;
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json; charset=utf-8"),
-            );
-            response
-        }
-        Some(Fault::Status { .. }) | None => json_response(status, bytes),
-    }
 }

@@ -1,10 +1,10 @@
-//! Every operation of the normalized spec that `resources` does not keep state for is still
+//! Every operation of the normalized spec that neither `rules` nor `generic` keeps state for is still
 //! routed: it checks the required parameters (422 when one is missing) and answers an
 //! enveloped body shaped by the spec's schema, so no declared route ever gets a 404.
 
 use crate::call::Reply;
 use crate::error::ApiError;
-use crate::listing::ListRequest;
+use crate::generic::listing::ListRequest;
 use crate::params::Params;
 use axum::http::{Method, StatusCode};
 use salesloft_openapi::schema::resolve;

@@ -2,12 +2,13 @@
 //! and `/__admin` (HTTP, for other languages) are two doors to these same calls, so a test in
 //! Rust and a test in Python seed and inspect the sandbox alike.
 
-use crate::catalog::{IdForm, catalog};
 use crate::clock::Clock;
+use crate::faults::Fault;
+use crate::generic::catalog::{IdForm, catalog};
+use crate::generic::seed::SeedRequest;
 use crate::request_log::LoggedRequest;
-use crate::seed::SeedRequest;
 use crate::spec_routes::SpecRoutes;
-use crate::store::{Fault, Store};
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::sync::{Mutex, MutexGuard};
@@ -137,7 +138,7 @@ impl Shared {
         let found = catalog().find(resource).ok_or_else(|| unknown(resource))?;
         let now = self.clock.now();
         check_seed(request.count, request.spread_micros, now)?;
-        crate::seed::seed(&mut self.store(), found, now, request);
+        crate::generic::seed::seed(&mut self.store(), found, now, request);
         Ok(())
     }
 
@@ -154,7 +155,7 @@ impl Shared {
         let key = key(resource, id);
         Ok(key
             .and_then(|k| table.rows.get(&k))
-            .map(crate::table::Record::render))
+            .map(crate::generic::table::Record::render))
     }
 
     /// Every record of `resource`, by id.
@@ -164,7 +165,7 @@ impl Shared {
         Ok(table
             .rows
             .values()
-            .map(crate::table::Record::render)
+            .map(crate::generic::table::Record::render)
             .collect())
     }
 
@@ -238,7 +239,7 @@ fn key(resource: &str, id: &str) -> Option<i64> {
     let form = catalog()
         .find(resource)
         .map_or(IdForm::Integer, |r| r.id_form);
-    crate::records::key_of(form, id)
+    crate::generic::key_of(form, id)
 }
 
 fn unknown(resource: &str) -> AdminError {

@@ -2,12 +2,12 @@
 //! pending faults and the request log.
 
 use crate::config::Config;
+use crate::faults::Fault;
+use crate::generic::table::{EMPTY, Table, timestamp};
 use crate::outbox::Outbox;
 use crate::request_log::{LoggedRequest, RequestLog};
-use crate::table::{EMPTY, Table, timestamp};
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 
 pub const TEAM_ID: i64 = 1;
@@ -43,20 +43,6 @@ pub struct RefreshToken {
     pub user_id: i64,
     pub scope: String,
     pub revoked: bool,
-}
-
-/// What a pending fault does to the next API response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Fault {
-    /// Answer with this status (500, 502, 503, 429, ...) and the service's body, before doing anything.
-    Status { status: u16 },
-    /// Do the work, then close the connection in the middle of the response body.
-    DropConnection,
-    /// Do the work, then send a JSON body cut short.
-    TruncatedBody,
-    /// Do the work, then send a body that is not JSON.
-    MalformedBody,
 }
 
 /// Everything the sandbox knows. Only the crate reaches into it: tests and other languages
@@ -144,16 +130,20 @@ impl Store {
             ("Warm Follow-up", false),
             ("Nurture", false),
         ] {
-            self.cadences
-                .insert(created, cadence_fields(name, team_cadence, &owner));
+            self.cadences.insert(
+                created,
+                crate::rules::cadences::cadence_fields(name, team_cadence, &owner),
+            );
         }
         for (name, domain) in [
             ("Example Corp", "example.com"),
             ("Acme Rockets", "acme.test"),
             ("Globex", "globex.test"),
         ] {
-            self.accounts
-                .insert(created, account_fields(name, domain, &owner));
+            self.accounts.insert(
+                created,
+                crate::rules::accounts::account_fields(name, domain, &owner),
+            );
         }
         for (first, last, email, account) in [
             ("Grace", "Hopper", "grace@acme.test", 2),
@@ -161,7 +151,7 @@ impl Store {
             ("Ada", "Lovelace", "ada@example.com", 1),
         ] {
             let account = self.accounts.embedded(&base, "accounts", account);
-            let f = person_fields(first, last, email, account, &owner);
+            let f = crate::rules::people::person_fields(first, last, email, account, &owner);
             self.people.insert(created, f);
         }
     }
@@ -222,7 +212,13 @@ impl Store {
         let start = self.people.rows.len();
         for (i, n) in (start..start + count).enumerate() {
             let email = format!("person{n}@sandbox.example");
-            let fields = person_fields("Person", &n.to_string(), &email, Value::Null, &owner);
+            let fields = crate::rules::people::person_fields(
+                "Person",
+                &n.to_string(),
+                &email,
+                Value::Null,
+                &owner,
+            );
             let steps = (count - 1 - i) as i64;
             let at = now - Duration::microseconds(spread_micros.saturating_mul(steps));
             self.people.insert(at, fields);
@@ -232,7 +228,7 @@ impl Store {
 
 /// Whether `resource` is a list resource of the spec.
 fn known(resource: &str) -> bool {
-    crate::catalog::catalog().find(resource).is_some()
+    crate::generic::catalog::catalog().find(resource).is_some()
 }
 
 fn config_log_limits(config: &Config) -> crate::request_log::Limits {
@@ -240,64 +236,6 @@ fn config_log_limits(config: &Config) -> crate::request_log::Limits {
         entries: config.request_log_capacity,
         bytes: config.request_log_bytes,
     }
-}
-
-/// The fields of a new cadence with SalesLoft's defaults.
-pub fn cadence_fields(name: &str, team_cadence: bool, owner: &Value) -> Map<String, Value> {
-    let v = json!({
-        "name": name, "team_cadence": team_cadence, "shared": team_cadence, "archived_at": null,
-        "remove_bounces_enabled": true, "remove_replies_enabled": true, "opt_out_link_included": true,
-        "draft": false, "cadence_framework_id": null, "cadence_function": "outbound",
-        "external_identifier": null, "tags": [], "creator": owner, "owner": owner,
-        "bounced_stage": null, "replied_stage": null, "added_stage": null, "finished_stage": null,
-        "counts": {"cadence_people": 0, "people_acted_on_count": 0, "target_daily_people": 0},
-    });
-    v.as_object().cloned().expect("object")
-}
-
-/// The fields of a new account with SalesLoft's defaults.
-pub fn account_fields(name: &str, domain: &str, owner: &Value) -> Map<String, Value> {
-    let v = json!({
-        "name": name, "domain": domain, "conversational_name": name, "description": null,
-        "phone": null, "website": format!("https://{domain}"), "linkedin_url": null, "twitter_handle": null,
-        "street": null, "city": null, "state": null, "postal_code": null, "country": null, "locale": null,
-        "industry": null, "company_type": null, "founded": null, "revenue_range": null, "size": null,
-        "crm_id": null, "crm_url": null, "crm_object_type": "account", "owner_crm_id": null,
-        "last_contacted_at": null, "last_contacted_type": null, "do_not_contact": false,
-        "archived_at": null, "custom_fields": {}, "tags": [], "user_relationships": [],
-        "counts": {"people": 0}, "owner": owner, "creator": owner, "last_contacted_by": null,
-        "last_contacted_person": null, "company_stage": null, "account_tier": null,
-    });
-    v.as_object().cloned().expect("object")
-}
-
-/// The fields of a new person with SalesLoft's defaults.
-pub fn person_fields(
-    first: &str,
-    last: &str,
-    email: &str,
-    account: Value,
-    owner: &Value,
-) -> Map<String, Value> {
-    let v = json!({
-        "first_name": first, "last_name": last, "display_name": format!("{first} {last}"),
-        "email_address": email, "secondary_email_address": null, "personal_email_address": null,
-        "phone": null, "phone_extension": null, "mobile_phone": null, "home_phone": null,
-        "linkedin_url": null, "title": null, "city": null, "state": null, "country": null,
-        "work_city": null, "work_state": null, "work_country": null, "crm_url": null, "crm_id": null,
-        "crm_object_type": null, "owner_crm_id": null, "person_company_name": null,
-        "person_company_website": null, "person_company_industry": null, "do_not_contact": false,
-        "bouncing": false, "locale": null, "personal_website": null, "twitter_handle": null,
-        "last_contacted_at": null, "last_contacted_type": null, "last_replied_at": null,
-        "last_contacted_by": null, "job_seniority": null, "tags": [], "contact_restrictions": [],
-        "custom_fields": {}, "eu_resident": false, "success_count": 0, "account": account,
-        "owner": owner, "created_by_user": owner, "import": null, "person_stage": null,
-        "most_recent_cadence": null, "last_completed_step_cadence": null, "last_completed_step": null,
-        "counts": {"emails_sent": 0, "emails_viewed": 0, "emails_clicked": 0, "emails_replied_to": 0,
-                   "emails_bounced": 0, "calls": 0},
-        "account_crm_id": null, "cadences": [],
-    });
-    v.as_object().cloned().expect("object")
 }
 
 #[cfg(test)]

@@ -10,16 +10,15 @@
 //! key, or sent twice.
 
 use crate::call::{Call, Reply};
-use crate::catalog::catalog;
-use crate::error::ApiError;
-use crate::outbox::{Pending, text};
+use crate::generic::catalog::catalog;
+use crate::generic::table::Record;
+use crate::outbox::Pending;
 use crate::state::Shared;
 use crate::store::Store;
-use crate::table::{Record, Table};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub use crate::outbox::{
@@ -66,7 +65,7 @@ impl Change {
             return Self::None;
         };
         let as_was = |raw: &str| {
-            let key = crate::records::key_of(resource.id_form, raw)?;
+            let key = crate::generic::key_of(resource.id_form, raw)?;
             store
                 .table(&resource.name)?
                 .rows
@@ -126,97 +125,6 @@ fn written(reply: &Reply) -> Option<Value> {
     Some(body.get_mut("data")?.take())
 }
 
-/// `/v2/webhook_subscriptions[/{id}]`; `None` for any other path.
-pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> {
-    let m = call.method;
-    let subscriptions = &mut store.outbox.subscriptions;
-    let found = |table: &Table, raw: &str| {
-        raw.parse::<i64>()
-            .ok()
-            .filter(|id| table.rows.contains_key(id))
-            .ok_or_else(ApiError::not_found)
-    };
-    let result = match call.segments.as_slice() {
-        ["webhook_subscriptions"] if m == Method::GET => Ok(list(subscriptions, call)),
-        ["webhook_subscriptions"] if m == Method::POST => create(subscriptions, call),
-        ["webhook_subscriptions", s] if m == Method::GET => {
-            found(subscriptions, s).map(|id| one(&subscriptions.rows[&id], StatusCode::OK))
-        }
-        ["webhook_subscriptions", s] if m == Method::PUT => {
-            found(subscriptions, s).and_then(|id| {
-                let record = subscriptions.rows.get_mut(&id).expect("found");
-                match call.body.get("enabled") {
-                    Some(Value::Bool(enabled)) => {
-                        record.fields.insert("enabled".into(), json!(enabled));
-                        record.updated_at = call.now;
-                    }
-                    Some(_) => return Err(ApiError::invalid("enabled", "must be true or false")),
-                    None => {}
-                }
-                Ok(one(record, StatusCode::OK))
-            })
-        }
-        ["webhook_subscriptions", s] if m == Method::DELETE => found(subscriptions, s).map(|id| {
-            subscriptions.rows.remove(&id);
-            Reply::NoContent
-        }),
-        _ => return None,
-    };
-    Some(result)
-}
-
-/// The service's subscription list is not paged (SERVICE.md §2): `data` only.
-fn list(subscriptions: &Table, call: &Call) -> Reply {
-    let enabled = call.params.get("enabled").map(|v| v == "true");
-    let data: Vec<Value> = subscriptions
-        .rows
-        .values()
-        .filter(|s| enabled.is_none_or(|e| s.fields.get("enabled") == Some(&json!(e))))
-        .map(Record::render)
-        .collect();
-    Reply::Json(StatusCode::OK, json!({ "data": data }))
-}
-
-fn create(subscriptions: &mut Table, call: &Call) -> Result<Reply, ApiError> {
-    if subscriptions.rows.len() >= MAX_SUBSCRIPTIONS {
-        return Err(ApiError::invalid(
-            "event_type",
-            "too many webhook subscriptions (the sandbox keeps 1000)",
-        ));
-    }
-    let mut fields = Map::new();
-    for name in ["callback_url", "callback_token", "event_type"] {
-        match call.body.get(name).and_then(Value::as_str).map(str::trim) {
-            Some(value) if !value.is_empty() && value.len() <= 2048 => {
-                fields.insert(name.into(), json!(value));
-            }
-            _ => return Err(ApiError::invalid(name, "can't be blank")),
-        }
-    }
-    let url = text(&fields, "callback_url");
-    if url::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-        return Err(ApiError::invalid("callback_url", "is not a URL"));
-    }
-    if !EVENT_TYPES.contains(&text(&fields, "event_type").as_str()) {
-        return Err(ApiError::invalid(
-            "event_type",
-            "is not a webhook event type",
-        ));
-    }
-    fields.insert("enabled".into(), json!(true));
-    fields.insert("tenant_id".into(), json!(crate::store::TEAM_ID));
-    fields.insert(
-        "user_guid".into(),
-        json!(format!("00000000-0000-4000-8000-{:012}", call.user_id)),
-    );
-    let record = subscriptions.insert(call.now, fields);
-    Ok(one(record, StatusCode::OK))
-}
-
-fn one(record: &Record, status: StatusCode) -> Reply {
-    Reply::Json(status, json!({ "data": record.render() }))
-}
-
 /// The delivery task: sends what is due, logs each attempt, schedules retries. Runs until the
 /// sandbox stops.
 pub async fn deliver(shared: Arc<Shared>) {
@@ -259,7 +167,7 @@ pub async fn deliver(shared: Arc<Shared>) {
                 record_id: pending.record_id,
                 callback_url: pending.callback_url.clone(),
                 attempt: pending.attempt,
-                at: crate::table::timestamp(now),
+                at: crate::generic::table::timestamp(now),
                 status,
                 error,
                 delivered,

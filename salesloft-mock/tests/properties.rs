@@ -2,7 +2,7 @@
 //! request log never keeps a secret, and no request gets a 5xx without a fault injected.
 
 use proptest::prelude::*;
-use salesloft_mock::listing::ListRequest;
+use salesloft_mock::generic::listing::ListRequest;
 use salesloft_mock::params::{Params, parse_body};
 use salesloft_mock::request_log::{REDACTED, redact_body, redact_form};
 use salesloft_mock::{Config, Sandbox};
@@ -47,7 +47,7 @@ proptest! {
             let _ = ListRequest::parse(&params, &["name".to_string()]);
             let _ = params.ids("ids");
             let _ = params.time_filters("updated_at");
-            let _ = salesloft_mock::listing::page_number(&params);
+            let _ = salesloft_mock::generic::listing::page_number(&params);
         }
     }
 

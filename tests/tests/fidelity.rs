@@ -4,7 +4,7 @@
 
 use salesloft_api::decode::DecodeFailure;
 use salesloft_api::generated::decoders::{Decode, OPERATIONS, SCHEMAS};
-use salesloft_mock::resources::Reply;
+use salesloft_mock::call::Reply;
 use salesloft_mock::spec_routes::SpecRoutes;
 use salesloft_openapi::schema::resolve;
 use serde_json::{Map, Value};

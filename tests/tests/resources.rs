@@ -105,7 +105,7 @@ async fn every_list_resource_is_seeded_read_changed_and_deleted() {
     };
     let (sandbox, client) = sandbox_and_client(config, RetryPolicy::none()).await;
     let routes = SpecRoutes::from_spec(salesloft_openapi::SPEC);
-    let catalog = salesloft_mock::catalog::catalog();
+    let catalog = salesloft_mock::generic::catalog::catalog();
     let resources = sandbox.resources();
     assert_eq!(resources.len(), 39);
     let mut incremental = 0;
@@ -244,7 +244,7 @@ async fn every_list_resource_is_seeded_read_changed_and_deleted() {
 }
 
 /// A text field an update may write (one without a rule of its own: not an email or domain).
-fn text_to_write(resource: &salesloft_mock::catalog::Resource) -> Option<&str> {
+fn text_to_write(resource: &salesloft_mock::generic::catalog::Resource) -> Option<&str> {
     resource
         .updatable
         .iter()
@@ -252,7 +252,7 @@ fn text_to_write(resource: &salesloft_mock::catalog::Resource) -> Option<&str> {
         .find(|name| {
             resource
                 .field(name)
-                .is_some_and(|f| f.kind == salesloft_mock::catalog::Kind::Text)
+                .is_some_and(|f| f.kind == salesloft_mock::generic::catalog::Kind::Text)
         })
         .map(String::as_str)
 }
@@ -271,7 +271,7 @@ fn list_path_has_json(name: &str) -> bool {
 async fn change(
     sandbox: &SandboxHandle,
     client: &Client,
-    resource: &salesloft_mock::catalog::Resource,
+    resource: &salesloft_mock::generic::catalog::Resource,
     id: &Value,
 ) {
     let key = id.as_i64();

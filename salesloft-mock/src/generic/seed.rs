@@ -5,10 +5,10 @@
 //! hooks at the end: unique emails and domains, one membership per person and cadence, and
 //! subscriptions seeded disabled.
 
-use crate::catalog::{IdForm, Kind, Resource, catalog};
-use crate::records::embedded;
+use crate::generic::catalog::{IdForm, Kind, Resource, catalog};
+use crate::generic::embedded;
+use crate::generic::table::timestamp;
 use crate::store::Store;
-use crate::table::timestamp;
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -28,7 +28,9 @@ pub struct SeedRequest {
 pub fn seed(store: &mut Store, resource: &Resource, now: DateTime<Utc>, request: SeedRequest) {
     let mut rng = StdRng::seed_from_u64(request.seed ^ hash(&resource.name));
     if resource.name == "cadence_memberships" {
-        return seed_memberships(store, resource, now, request, &mut rng);
+        return crate::rules::memberships::seed_memberships(
+            store, resource, now, request, &mut rng,
+        );
     }
     let first = store.table(&resource.name).map_or(0, |t| t.rows.len());
     for i in 0..request.count {
@@ -38,7 +40,7 @@ pub fn seed(store: &mut Store, resource: &Resource, now: DateTime<Utc>, request:
     }
 }
 
-fn insert(
+pub(crate) fn insert(
     store: &mut Store,
     resource: &Resource,
     now: DateTime<Utc>,
@@ -60,7 +62,7 @@ fn insert(
 }
 
 /// A record of `resource`, the `n`th of its table.
-fn record_fields(
+pub(crate) fn record_fields(
     store: &Store,
     resource: &Resource,
     n: usize,
@@ -215,72 +217,8 @@ fn resource_hooks(
         fields.insert("associated_type".into(), kind);
     }
     match resource.name.as_str() {
-        // A seeded subscription's callback URL is an example: nothing to deliver to.
-        "webhook_subscriptions" => {
-            fields.insert("enabled".into(), json!(false));
-        }
-        "people" => {
-            let name = |k: &str| {
-                fields
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let display = format!("{} {}", name("first_name"), name("last_name"));
-            fields.insert("display_name".into(), json!(display.trim()));
-        }
+        "webhook_subscriptions" => crate::rules::webhook_subscriptions::seeded(fields),
+        "people" => crate::rules::people::seeded(fields),
         _ => {}
-    }
-}
-
-/// Memberships: one per (person, cadence), over pairs not taken yet; people are seeded first
-/// when there are not enough pairs.
-fn seed_memberships(
-    store: &mut Store,
-    resource: &Resource,
-    now: DateTime<Utc>,
-    request: SeedRequest,
-    rng: &mut StdRng,
-) {
-    let taken: std::collections::HashSet<(i64, i64)> = store
-        .memberships
-        .rows
-        .values()
-        .filter_map(|m| {
-            let key = |name| crate::records::embedded_key(&m.fields, name);
-            Some((key("person")?, key("cadence")?))
-        })
-        .collect();
-    let cadences: Vec<i64> = store.cadences.rows.keys().copied().collect();
-    if cadences.is_empty() {
-        return;
-    }
-    let free = (store.people.rows.len() * cadences.len()).saturating_sub(taken.len());
-    if free < request.count
-        && let Some(people) = catalog().find("people")
-    {
-        let more = SeedRequest {
-            count: (request.count - free).div_ceil(cadences.len()),
-            ..request
-        };
-        seed(store, people, now, more);
-    }
-    let people: Vec<i64> = store.people.rows.keys().copied().collect();
-    let pairs = people
-        .iter()
-        .flat_map(|p| cadences.iter().map(move |c| (*p, *c)))
-        .filter(|pair| !taken.contains(pair))
-        .take(request.count)
-        .collect::<Vec<_>>();
-    let first = store.memberships.rows.len();
-    for (i, (person, cadence)) in pairs.into_iter().enumerate() {
-        let mut fields = record_fields(store, resource, first + i, request.seed, rng);
-        let base = store.base_url.clone();
-        fields.insert("person".into(), embedded(&base, "people", person));
-        fields.insert("cadence".into(), embedded(&base, "cadences", cadence));
-        fields.insert("person_deleted".into(), json!(false));
-        fields.insert("currently_on_cadence".into(), json!(true));
-        insert(store, resource, now, request, i, fields, rng);
     }
 }

@@ -79,10 +79,10 @@ impl Table {
         &mut self,
         now: DateTime<Utc>,
         mut fields: Map<String, Value>,
-        form: crate::catalog::IdForm,
+        form: crate::generic::catalog::IdForm,
     ) -> &Record {
         fields.remove("id");
-        if form == crate::catalog::IdForm::Guid {
+        if form == crate::generic::catalog::IdForm::Guid {
             fields.insert("id".into(), json!(guid_of(self.next_id + 1)));
         }
         self.insert(now, fields)

@@ -11,9 +11,9 @@
 
 use crate::call::{Call, Reply};
 use crate::error::ApiError;
-use crate::listing::{ListRequest, MAX_PER_PAGE};
+use crate::generic::listing::{ListRequest, MAX_PER_PAGE};
+use crate::generic::table::{Record, timestamp};
 use crate::store::Store;
-use crate::table::{Record, timestamp};
 use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -23,38 +23,41 @@ const TYPES: &[&str] = &["person/upsert", "calendar/events/upsert"];
 /// The most records one upload takes.
 pub const MAX_UPLOAD: usize = 5_000;
 
-/// Handles the bulk-job calls that differ from a plain table; `None` leaves the call to the
-/// generic table (after running the jobs that are ready, so a poll sees them done).
-pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> {
-    let m = call.method;
-    let segments = call.segments.as_slice();
-    if segments.first() != Some(&"bulk_jobs") {
-        return None;
-    }
-    if m == Method::GET {
-        run_ready_jobs(store, call);
-    }
-    let result = match segments {
-        ["bulk_jobs"] if m == Method::POST => create(store, call),
-        ["bulk_jobs", id] if m == Method::PUT => {
-            job_key(store, id).and_then(|k| update(store, call, k))
-        }
-        ["bulk_jobs", id, "job_data"] if m == Method::POST => {
-            job_key(store, id).and_then(|k| upload(store, call, k))
-        }
-        ["bulk_jobs", id, "job_data"] if m == Method::GET => {
-            job_key(store, id).and_then(|k| list_data(store, call, k, false))
-        }
-        ["bulk_jobs", id, "results"] if m == Method::GET => {
-            job_key(store, id).and_then(|k| list_data(store, call, k, true))
-        }
-        _ => return None,
-    };
-    Some(result)
+/// `GET bulk_jobs[/{id}]`: the generic list and record, once the ready jobs have run (so a
+/// poll sees them done).
+pub(crate) fn read_jobs(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    run_ready_jobs(store, call);
+    crate::generic::route(store, call).unwrap_or_else(|| Err(ApiError::not_found()))
 }
 
-fn jobs(store: &Store) -> &crate::table::Table {
-    store.table("bulk_jobs").unwrap_or(&crate::table::EMPTY)
+/// `PUT bulk_jobs/{id}`.
+pub(crate) fn update(store: &mut Store, call: &Call, id: &str) -> Result<Reply, ApiError> {
+    let key = job_key(store, id)?;
+    update_job(store, call, key)
+}
+
+/// `POST bulk_jobs/{id}/job_data`.
+pub(crate) fn upload(store: &mut Store, call: &Call, id: &str) -> Result<Reply, ApiError> {
+    let key = job_key(store, id)?;
+    upload_to(store, call, key)
+}
+
+/// `GET bulk_jobs/{id}/job_data` and `.../results`, once the ready jobs have run.
+pub(crate) fn list_data(
+    store: &mut Store,
+    call: &Call,
+    id: &str,
+    results: bool,
+) -> Result<Reply, ApiError> {
+    run_ready_jobs(store, call);
+    let key = job_key(store, id)?;
+    list_job_data(store, call, key, results)
+}
+
+fn jobs(store: &Store) -> &crate::generic::table::Table {
+    store
+        .table("bulk_jobs")
+        .unwrap_or(&crate::generic::table::EMPTY)
 }
 
 fn job_key(store: &Store, id: &str) -> Result<i64, ApiError> {
@@ -79,7 +82,7 @@ fn answer(record: &Record) -> Result<Reply, ApiError> {
     ))
 }
 
-fn create(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+pub(crate) fn create(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
     let kind = crate::params::str_field(call.body, "type")?
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
@@ -104,7 +107,7 @@ fn create(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
 
 /// `name`, and `ready_to_execute: true`, which sends an open job to run; a job that runs or
 /// ran cannot be taken back.
-fn update(store: &mut Store, call: &Call, key: i64) -> Result<Reply, ApiError> {
+fn update_job(store: &mut Store, call: &Call, key: i64) -> Result<Reply, ApiError> {
     let name = crate::params::str_field(call.body, "name")?;
     let ready = match call.body.get("ready_to_execute") {
         None | Some(Value::Null) => None,
@@ -142,7 +145,7 @@ fn update(store: &mut Store, call: &Call, key: i64) -> Result<Reply, ApiError> {
 }
 
 /// One upload: every record or none (a bad one refuses the upload, naming it).
-fn upload(store: &mut Store, call: &Call, key: i64) -> Result<Reply, ApiError> {
+fn upload_to(store: &mut Store, call: &Call, key: i64) -> Result<Reply, ApiError> {
     if jobs(store).rows[&key].str_field("state") != Some("open") {
         return Err(ApiError::invalid(
             "bulk_job",
@@ -196,7 +199,7 @@ fn upload(store: &mut Store, call: &Call, key: i64) -> Result<Reply, ApiError> {
 
 /// A job's uploaded records (`job_data`, as they stand) or its `results` (none until the job
 /// is done), by `id[gt]`, `status[]` and `per_page`, in id order.
-fn list_data(store: &Store, call: &Call, key: i64, results: bool) -> Result<Reply, ApiError> {
+fn list_job_data(store: &Store, call: &Call, key: i64, results: bool) -> Result<Reply, ApiError> {
     let mut request = ListRequest::parse(call.params, &[])?;
     request.page = 1;
     request.per_page = request.per_page.min(MAX_PER_PAGE);
@@ -331,7 +334,7 @@ fn apply(
     };
     match kind {
         "person/upsert" => {
-            let mut answer = data(crate::resources::upsert_person(
+            let mut answer = data(super::upserts::upsert_person(
                 store,
                 &one(vec!["person_upserts"]),
             ))?;
@@ -339,7 +342,7 @@ fn apply(
             store.outbox.emit(&event, &person, call.now);
             Ok(person)
         }
-        _ => data(crate::resources::upsert_calendar_event(
+        _ => data(super::calendar_events::upsert_calendar_event(
             store,
             &one(vec!["calendar", "events", "upsert"]),
         )),

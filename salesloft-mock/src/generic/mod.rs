@@ -1,22 +1,27 @@
 //! The rule every list resource follows, written once over its [`Resource`] from the spec:
 //! list (paging, sorting, the declared filters), get, create, update and delete on its table,
 //! identifiers in the resource's form, references rendered as the service embeds them.
-//! Resources with rules of their own (people, accounts, cadences, memberships, users,
-//! webhook subscriptions) are answered by their hooks first (`resources`, `webhooks`) and use
-//! the pieces here for what they share.
+//! Resources with rules of their own (people, accounts, cadences, memberships, users, bulk
+//! jobs, webhook subscriptions) are answered by `rules` first, as `routes` tells, and use the
+//! pieces here for what they share.
+
+pub mod catalog;
+pub mod listing;
+pub mod seed;
+pub mod table;
 
 use crate::call::{Call, Reply};
-use crate::catalog::{Filter, IdForm, Kind, Resource, catalog};
 use crate::error::ApiError;
-use crate::listing::ListRequest;
+use crate::generic::catalog::{Filter, IdForm, Kind, Resource, catalog};
+use crate::generic::listing::ListRequest;
+use crate::generic::table::{Record, Table};
 use crate::params::Comparison;
 use crate::store::Store;
-use crate::table::{Record, Table};
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
-pub use crate::table::guid_of;
+pub use crate::generic::table::guid_of;
 
 /// The row a path or filter id names: an integer, or the GUID form of one.
 pub fn key_of(form: IdForm, text: &str) -> Option<i64> {
@@ -81,7 +86,9 @@ fn row<'a>(table: &'a Table, resource: &Resource, id: &str) -> Result<&'a Record
 }
 
 fn table<'a>(store: &'a Store, resource: &Resource) -> &'a Table {
-    store.table(&resource.name).unwrap_or(&crate::table::EMPTY)
+    store
+        .table(&resource.name)
+        .unwrap_or(&crate::generic::table::EMPTY)
 }
 
 fn table_mut<'a>(store: &'a mut Store, resource: &Resource) -> Result<&'a mut Table, ApiError> {
@@ -398,7 +405,7 @@ pub(crate) fn new_fields(store: &Store, resource: &Resource, user_id: i64) -> Ma
         .filter(|f| !matches!(f.name.as_str(), "id" | "created_at" | "updated_at"))
         .map(|f| {
             let by_caller = f.kind == Kind::Reference(Some("users".into()))
-                && crate::catalog::USER_REFERENCES
+                && crate::generic::catalog::USER_REFERENCES
                     .iter()
                     .chain(&["user"])
                     .any(|role| f.name == *role);

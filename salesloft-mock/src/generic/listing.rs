@@ -2,8 +2,8 @@
 //! and the `metadata` block with totals only when `include_paging_counts=true`.
 
 use crate::error::ApiError;
+use crate::generic::table::Record;
 use crate::params::Params;
-use crate::table::Record;
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
 
@@ -50,7 +50,7 @@ pub fn cost(page: u64) -> u32 {
 }
 
 impl ListRequest {
-    /// Reads paging and sorting (the filters are the resource's: `records`). `sortable` is what
+    /// Reads paging and sorting (the filters are the resource's: `generic`). `sortable` is what
     /// the list's `sort_by` accepts besides `updated_at`, `created_at` and `id`; a list that
     /// declares no `sort_by` (empty) ignores the sorting parameters, as an unknown filter.
     pub fn parse(params: &Params, sortable: &[String]) -> Result<Self, ApiError> {
