@@ -4,8 +4,13 @@
 pub enum MirrorError {
     #[error("`{0}` is not a database URL: give sqlite:PATH or postgres://USER@HOST/DB")]
     BadUrl(String),
-    #[error("the database {url} cannot be opened: {reason}")]
-    Unreachable { url: String, reason: String },
+    /// `url` has its password hidden; `source` is the driver's or the file system's error.
+    #[error("the database {url} cannot be opened: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(
         "this database was written by a newer salesloft-mirror (layout {found}; this one knows {known}): upgrade the program, or mirror into another database"
     )]

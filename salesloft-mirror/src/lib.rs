@@ -26,14 +26,14 @@ pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod follow;
+mod read;
 pub mod schema;
 
 pub use error::MirrorError;
 pub use schema::Table;
 
-use chrono::{DateTime, Utc};
-use cursor::{Cursor, updated_at};
-use db::{Backend, Db, bind_all, database, row_values, upsert_sql};
+use chrono::Utc;
+use db::{Backend, Db, bind_all, database, row_values, upsert_sql, write_page};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -224,19 +224,6 @@ impl Mirror {
             .collect())
     }
 
-    async fn cursor(&self, key: &str) -> Result<Cursor, MirrorError> {
-        let row = sqlx::query("SELECT cursor FROM _mirror_cursors WHERE resource = $1")
-            .bind(key.to_string())
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(database)?;
-        Ok(match row {
-            Some(row) => serde_json::from_str(&row.try_get::<String, _>(0).map_err(database)?)
-                .unwrap_or_default(),
-            None => Cursor::default(),
-        })
-    }
-
     /// Writes `records` of `table` in one transaction (newest wins), without moving any
     /// cursor: for loading records read elsewhere, and for measuring the database alone.
     pub async fn write_rows(
@@ -248,163 +235,6 @@ impl Mirror {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         write_page(&mut tx, self.db.backend, table, &records, None).await?;
         tx.commit().await.map_err(database)
-    }
-
-    /// Writes `records` and the cursor under `key` in one transaction.
-    async fn commit(
-        &self,
-        table: &Table,
-        records: &[&Map<String, Value>],
-        key: &str,
-        cursor: &Cursor,
-        run: Option<&str>,
-    ) -> Result<(), MirrorError> {
-        let mut tx = self.db.pool.begin().await.map_err(database)?;
-        write_page(&mut tx, self.db.backend, table, records, run).await?;
-        save_cursor(&mut tx, key, cursor).await?;
-        tx.commit().await.map_err(database)
-    }
-
-    /// Page-1 requests sorted by `updated_at` from the stored cursor, as SalesLoft recommends
-    /// (SERVICE.md §3); one instant's records that fill a page are walked by page number.
-    /// With `reconcile`, the walk starts from nothing under a cursor of its own, marks each
-    /// row it sees with its run, and ends by marking the rows it did not see deleted.
-    async fn read_incremental(
-        &self,
-        client: &salesloft_api::Client,
-        table: &Table,
-        reconcile: bool,
-        progress: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<Report, MirrorError> {
-        let key = if reconcile {
-            format!("{}#reconcile", table.resource)
-        } else {
-            table.resource.clone()
-        };
-        let mut cursor = self.cursor(&key).await?;
-        if reconcile && cursor.run.is_none() {
-            cursor.run = Some(now());
-        }
-        let run = cursor.run.clone();
-        let mut report = Report {
-            resource: table.resource.clone(),
-            incremental: true,
-            ..Report::default()
-        };
-        loop {
-            let page = cursor.page_to_ask();
-            let query = cursor.request(PER_PAGE);
-            let listed = list_page(client, table, &query, report.requests == 0).await?;
-            if let Some(records) = listed.total {
-                progress(Progress::Total { table, records });
-            }
-            let data = listed.data;
-            report.requests += 1;
-            report.cost += page_cost(page);
-            let stamps: Vec<Option<DateTime<Utc>>> = data.iter().map(updated_at).collect();
-            let fresh: Vec<&Map<String, Value>> =
-                data.iter().filter(|record| cursor.take(record)).collect();
-            // The next request, decided now and committed with this page's rows.
-            let done = cursor.advance(&stamps, PER_PAGE);
-            self.commit(table, &fresh, &key, &cursor, run.as_deref())
-                .await?;
-            report.written += fresh.len() as u64;
-            progress(Progress::Page {
-                table,
-                written: fresh.len(),
-                requests: report.requests,
-                cost: report.cost,
-            });
-            if done {
-                if let Some(run) = &run {
-                    report.deleted = self.mark_unseen_deleted(table, run, &key).await?;
-                }
-                return Ok(report);
-            }
-        }
-    }
-
-    /// A list without `updated_at` filters, read whole by page number; rows the read no
-    /// longer finds are marked deleted when it is complete.
-    async fn read_whole(
-        &self,
-        client: &salesloft_api::Client,
-        table: &Table,
-        progress: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<Report, MirrorError> {
-        let mut cursor = self.cursor(&table.resource).await?;
-        let run = cursor.run.clone().unwrap_or_else(now);
-        let mut page = cursor.page.unwrap_or(1);
-        let mut report = Report {
-            resource: table.resource.clone(),
-            ..Report::default()
-        };
-        loop {
-            let query = vec![
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("page".to_string(), page.to_string()),
-            ];
-            let first = report.requests == 0;
-            let ListPage { data, next, total } = list_page(client, table, &query, first).await?;
-            if let Some(records) = total {
-                // What is left of the read: the pages before this one are done.
-                let done = (page as u64 - 1) * PER_PAGE as u64;
-                progress(Progress::Total {
-                    table,
-                    records: records.saturating_sub(done),
-                });
-            }
-            report.requests += 1;
-            report.cost += page_cost(page);
-            let records: Vec<&Map<String, Value>> = data.iter().collect();
-            let last = next.is_none() || data.is_empty();
-            cursor = Cursor {
-                page: Some(page + 1),
-                run: Some(run.clone()),
-                ..Cursor::default()
-            };
-            self.commit(table, &records, &table.resource, &cursor, Some(&run))
-                .await?;
-            report.written += records.len() as u64;
-            progress(Progress::Page {
-                table,
-                written: records.len(),
-                requests: report.requests,
-                cost: report.cost,
-            });
-            if last {
-                break;
-            }
-            page += 1;
-        }
-        report.deleted = self
-            .mark_unseen_deleted(table, &run, &table.resource)
-            .await?;
-        Ok(report)
-    }
-
-    /// A complete read marked its rows with `run`: what it did not see is gone from the
-    /// service. Marked deleted, and the read's cursor (under `key`) reset, in one transaction.
-    async fn mark_unseen_deleted(
-        &self,
-        table: &Table,
-        run: &str,
-        key: &str,
-    ) -> Result<u64, MirrorError> {
-        let mut tx = self.db.pool.begin().await.map_err(database)?;
-        let gone = format!(
-            "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> $2)",
-            table.table
-        );
-        let deleted = sqlx::query(&gone)
-            .bind(now())
-            .bind(run.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(database)?;
-        save_cursor(&mut tx, key, &Cursor::default()).await?;
-        tx.commit().await.map_err(database)?;
-        Ok(deleted.rows_affected())
     }
 
     /// Finds the rows of incremental resources that are gone from the service (resources
@@ -471,64 +301,8 @@ impl Mirror {
     }
 }
 
-/// Writes `records` (a record whose id comes twice is written once, as it came last), in
-/// statements of the size the backend writes fastest.
-async fn write_page(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
-    table: &Table,
-    records: &[&Map<String, Value>],
-    run: Option<&str>,
-) -> Result<(), MirrorError> {
-    let mut last: std::collections::HashMap<Option<String>, usize> = Default::default();
-    for (i, record) in records.iter().enumerate() {
-        last.insert(record.get("id").and_then(db::text_of), i);
-    }
-    let unique: Vec<&Map<String, Value>> = records
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| last.get(&r.get("id").and_then(db::text_of)) == Some(i))
-        .map(|(_, r)| *r)
-        .collect();
-    // Measured (cargo xtask bench mirror): one multi-row statement a page, on both backends
-    // (Postgres 6,130 -> 17,912 rows/s against a statement a row; SQLite 12,000 -> 25,255
-    // once its placeholders are anonymous, see upsert_rows_sql).
-    for chunk in unique.chunks(db::rows_per_statement(backend, table, PER_PAGE)) {
-        let sql = db::upsert_rows_sql(backend, table, chunk.len());
-        let values = chunk
-            .iter()
-            .flat_map(|record| row_values(table, record, None, run))
-            .collect();
-        bind_all(sqlx::query(&sql), values)
-            .execute(&mut **tx)
-            .await
-            .map_err(database)?;
-    }
-    Ok(())
-}
-
-async fn save_cursor(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    resource: &str,
-    cursor: &Cursor,
-) -> Result<(), MirrorError> {
-    let text = serde_json::to_string(cursor).unwrap_or_default();
-    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    sqlx::query(
-        "INSERT INTO _mirror_cursors (resource, cursor, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (resource) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-    )
-    .bind(resource.to_string())
-    .bind(text)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(database)?;
-    Ok(())
-}
-
 /// Now, as the mirror writes times: UTC, microseconds.
-fn now() -> String {
+pub(crate) fn now() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
@@ -536,46 +310,6 @@ fn now() -> String {
 /// that sends the request charges.
 pub fn page_cost(page: i64) -> u64 {
     u64::from(salesloft_api::ratelimit::page_cost(page.max(0) as u64))
-}
-
-/// One page of a list.
-struct ListPage {
-    data: Vec<Map<String, Value>>,
-    /// `next_page` (none when the list has no paging).
-    next: Option<i64>,
-    /// `total_count`, when the request asked for paging counts.
-    total: Option<u64>,
-}
-
-/// A page of `table`'s list; with `count`, the request also asks for the total of what it
-/// filters (`include_paging_counts`: the first request of a read, for the progress's ETA).
-async fn list_page(
-    client: &salesloft_api::Client,
-    table: &Table,
-    query: &[(String, String)],
-    count: bool,
-) -> Result<ListPage, MirrorError> {
-    let mut query = query.to_vec();
-    if count {
-        query.push(("include_paging_counts".into(), "true".into()));
-    }
-    let body = salesloft_api::raw::get_json(client, &table.path, &query).await?;
-    let next = body["metadata"]["paging"]["next_page"].as_i64();
-    let total = body["metadata"]["paging"]["total_count"].as_u64();
-    let data = match body {
-        Value::Object(mut map) => match map.remove("data") {
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|item| match item {
-                    Value::Object(record) => Some(record),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    Ok(ListPage { data, next, total })
 }
 
 fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Value {

@@ -291,3 +291,28 @@ async fn reconcile_finds_deletions(url: &str) {
     assert_eq!((again[0].requests, again[0].written), (1, 0));
 }
 on_both_backends!(reconcile_marks_what_is_gone, reconcile_finds_deletions);
+
+/// A database that cannot be opened says which and why, and keeps the error it came from:
+/// the file system's for a SQLite path in a missing folder, the driver's for a Postgres
+/// server that is not there (its password hidden).
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_keeps_its_cause() {
+    use std::error::Error as _;
+    let missing = tempfile::tempdir().unwrap().path().join("gone/mirror.db");
+    let url = format!("sqlite:{}", missing.display());
+    let Err(error) = Mirror::open_now(&url).await else {
+        panic!("a database in a missing folder opened");
+    };
+    assert!(matches!(error, MirrorError::Unreachable { .. }), "{error}");
+    let cause = error.source().expect("the file system's error is kept");
+    assert!(cause.to_string().contains("mirror.db.lock"), "{cause}");
+    assert!(cause.source().is_some(), "the io::Error under the lock file's name");
+
+    let url = "postgres://mirror:hunter2@127.0.0.1:1/nothing";
+    let Err(error) = Mirror::open_now(url).await else {
+        panic!("a server that is not there answered");
+    };
+    assert!(matches!(error, MirrorError::Unreachable { .. }), "{error}");
+    assert!(error.source().is_some(), "the driver's error is kept");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}

@@ -1,0 +1,82 @@
+//! Opening a mirror database: the URL read, the pool made (SQLite tuned for a writer that may
+//! be killed), the lock taken, the layout brought up to date.
+
+use super::lock::{Lock, file_lock, pg_lock};
+use super::{Backend, Db, MIRROR_LOCK_KEY};
+use crate::error::MirrorError;
+use crate::schema::Table;
+use sqlx::Executor;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+
+impl Db {
+    /// Opens `url` (`sqlite:PATH`, created when missing, or `postgres://...`), waits for (or,
+    /// with `wait` false, refuses) another mirror's lock, and brings the tables up to `tables`.
+    /// `on_wait` hears who holds the lock before the wait starts.
+    pub async fn open(
+        url: &str,
+        tables: &[Table],
+        wait: bool,
+        on_wait: &dyn Fn(&str),
+    ) -> Result<Self, MirrorError> {
+        install_default_drivers();
+        let unreachable = |e: sqlx::Error| MirrorError::Unreachable {
+            url: redact(url),
+            source: Box::new(e),
+        };
+        let (backend, connect) = if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(MirrorError::BadUrl(url.to_string()));
+            }
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(MirrorError::BadUrl(url.to_string()));
+        };
+        let lock = match backend {
+            Backend::Sqlite => Some(file_lock(url, wait, on_wait)?),
+            Backend::Postgres => None,
+        };
+        let mut options = AnyPoolOptions::new().max_connections(match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL: a reader never blocks the mirror; NORMAL: a commit survives a
+                    // killed process (only a power loss may drop the last commits).
+                    conn.execute("PRAGMA journal_mode=WAL").await?;
+                    conn.execute("PRAGMA synchronous=NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout=10000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(&connect).await.map_err(unreachable)?;
+        let lock = match lock {
+            Some(file) => Lock::File(file),
+            None => Lock::Postgres(pg_lock(&pool, MIRROR_LOCK_KEY, wait, on_wait).await?),
+        };
+        let db = Self {
+            pool,
+            backend,
+            _lock: std::sync::Mutex::new(lock),
+        };
+        db.migrate(tables).await?;
+        Ok(db)
+    }
+}
+
+/// A URL with its password hidden, for messages.
+pub(super) fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

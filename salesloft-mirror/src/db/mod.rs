@@ -1,0 +1,43 @@
+//! The database: one code path over SQLite and Postgres (sqlx's `Any` driver), the tables
+//! made and extended from the spec (never rebuilt), the lock that keeps two mirrors from
+//! interleaving, and the writes: a page's rows and its cursor in one transaction, newest wins.
+
+//!
+//! - `connect`: URLs, the pool, and opening (lock, then layout);
+//! - `lock`: one writer at a time (a file beside SQLite, an advisory lock key on Postgres);
+//! - `layout`: the tables from the spec, made and extended, and the layout version;
+//! - `write`: rows as statements and bound values, a page and its cursor in one transaction.
+
+mod connect;
+mod layout;
+mod lock;
+mod write;
+
+pub use layout::{LAYOUT_VERSION, own_columns};
+pub use lock::MIRROR_LOCK_KEY;
+pub use write::{
+    Bound, bind_all, row_values, rows_per_statement, text_of, upsert_rows_sql, upsert_sql, utc,
+};
+pub(crate) use write::{save_cursor, write_page};
+
+use crate::error::MirrorError;
+use sqlx::AnyPool;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A mirror database, locked for this process while it is open.
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+    /// Held, never used: in a mutex so the database can be shared between tasks (a Postgres
+    /// connection is not `Sync`).
+    _lock: std::sync::Mutex<lock::Lock>,
+}
+
+pub(crate) fn database(e: sqlx::Error) -> MirrorError {
+    MirrorError::Database(e)
+}
