@@ -306,7 +306,10 @@ async fn a_database_that_cannot_be_opened_keeps_its_cause() {
     assert!(matches!(error, MirrorError::Unreachable { .. }), "{error}");
     let cause = error.source().expect("the file system's error is kept");
     assert!(cause.to_string().contains("mirror.db.lock"), "{cause}");
-    assert!(cause.source().is_some(), "the io::Error under the lock file's name");
+    assert!(
+        cause.source().is_some(),
+        "the io::Error under the lock file's name"
+    );
 
     let url = "postgres://mirror:hunter2@127.0.0.1:1/nothing";
     let Err(error) = Mirror::open_now(url).await else {

@@ -67,7 +67,7 @@ impl Sandbox {
         let address = listener.local_addr()?;
         let base_url = format!("http://{address}");
         let clock = Clock::default();
-        let store = store::Store::new(config, base_url.clone(), clock.now());
+        let store = rules::team::seeded_store(config, base_url.clone(), clock.now());
         let shared = Arc::new(Shared::new(store, clock));
         let task = tokio::spawn(server::serve(listener, shared.clone()));
         let deliveries = tokio::spawn(webhooks::deliver(shared.clone()));

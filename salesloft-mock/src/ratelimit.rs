@@ -62,7 +62,7 @@ mod tests {
             ..Config::default()
         };
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
-        let mut store = Store::new(config, "http://x".into(), start);
+        let mut store = Store::new(config, "http://x".into());
         assert_eq!(
             charge(&mut store, 1, 8, start),
             Charge {

@@ -126,8 +126,12 @@ impl Shared {
     /// own `updated_at`, that far apart, the newest now.
     pub fn seed_people(&self, count: usize, spread_micros: i64) -> Result<(), AdminError> {
         check_seed(count, spread_micros, self.clock.now())?;
-        self.store()
-            .seed_people(self.clock.now(), count, spread_micros);
+        crate::rules::people::seed_people(
+            &mut self.store(),
+            self.clock.now(),
+            count,
+            spread_micros,
+        );
         Ok(())
     }
 
@@ -138,7 +142,7 @@ impl Shared {
         let found = catalog().find(resource).ok_or_else(|| unknown(resource))?;
         let now = self.clock.now();
         check_seed(request.count, request.spread_micros, now)?;
-        crate::generic::seed::seed(&mut self.store(), found, now, request);
+        crate::rules::seed(&mut self.store(), found, now, request);
         Ok(())
     }
 

@@ -3,11 +3,11 @@
 
 use crate::config::Config;
 use crate::faults::Fault;
-use crate::generic::table::{EMPTY, Table, timestamp};
+use crate::generic::table::{EMPTY, Table};
 use crate::outbox::Outbox;
 use crate::request_log::{LoggedRequest, RequestLog};
-use chrono::{DateTime, Duration, Utc};
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 
 pub const TEAM_ID: i64 = 1;
@@ -78,8 +78,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(config: Config, base_url: String, now: DateTime<Utc>) -> Self {
-        let mut store = Self {
+    pub fn new(config: Config, base_url: String) -> Self {
+        Self {
             base_url,
             users: Table::default(),
             team: Value::Null,
@@ -100,59 +100,6 @@ impl Store {
             granted_scope: crate::config::SCOPE.to_string(),
             outbox: Outbox::default(),
             config,
-        };
-        store.seed(now);
-        store
-    }
-
-    /// The authorizing user, a team, three cadences (one a team cadence), accounts and people.
-    fn seed(&mut self, now: DateTime<Utc>) {
-        let created = now - Duration::days(30);
-        let base = self.base_url.clone();
-        let team = json!({"_href": format!("{base}/v2/team"), "id": TEAM_ID});
-        let fields = |v: Value| v.as_object().cloned().expect("seed fields are objects");
-        self.users.insert(
-            created,
-            fields(json!({
-                "guid": "6a8f3bd6-sand-box0-user-000000000001", "name": "Sandy Sandbox",
-                "first_name": "Sandy", "last_name": "Sandbox", "email": "sandy@example.com",
-                "job_role": "Sales", "active": true, "time_zone": "US/Eastern", "team": team,
-                "role": {"id": "Admin"}, "slack_username": null, "twitter_handle": null,
-            })),
-        );
-        self.team = json!({
-            "id": TEAM_ID, "name": "Sandbox Team", "license_limit": 10, "plan": "sandbox",
-            "time_zone": "US/Eastern", "created_at": timestamp(created), "updated_at": timestamp(created),
-        });
-        let owner = json!({"_href": format!("{base}/v2/users/{USER_ID}"), "id": USER_ID});
-        for (name, team_cadence) in [
-            ("Sandbox Outreach", true),
-            ("Warm Follow-up", false),
-            ("Nurture", false),
-        ] {
-            self.cadences.insert(
-                created,
-                crate::rules::cadences::cadence_fields(name, team_cadence, &owner),
-            );
-        }
-        for (name, domain) in [
-            ("Example Corp", "example.com"),
-            ("Acme Rockets", "acme.test"),
-            ("Globex", "globex.test"),
-        ] {
-            self.accounts.insert(
-                created,
-                crate::rules::accounts::account_fields(name, domain, &owner),
-            );
-        }
-        for (first, last, email, account) in [
-            ("Grace", "Hopper", "grace@acme.test", 2),
-            ("Alan", "Turing", "alan@globex.test", 3),
-            ("Ada", "Lovelace", "ada@example.com", 1),
-        ] {
-            let account = self.accounts.embedded(&base, "accounts", account);
-            let f = crate::rules::people::person_fields(first, last, email, account, &owner);
-            self.people.insert(created, f);
         }
     }
 
@@ -204,26 +151,6 @@ impl Store {
             self.bulk_data.rows.clear();
         }
     }
-
-    /// Adds `count` people (`person<n>@sandbox.example`), `spread_micros` apart in
-    /// `updated_at`, the newest at `now`. The caller has checked that the times are in range.
-    pub fn seed_people(&mut self, now: DateTime<Utc>, count: usize, spread_micros: i64) {
-        let owner = self.user_embedded(USER_ID);
-        let start = self.people.rows.len();
-        for (i, n) in (start..start + count).enumerate() {
-            let email = format!("person{n}@sandbox.example");
-            let fields = crate::rules::people::person_fields(
-                "Person",
-                &n.to_string(),
-                &email,
-                Value::Null,
-                &owner,
-            );
-            let steps = (count - 1 - i) as i64;
-            let at = now - Duration::microseconds(spread_micros.saturating_mul(steps));
-            self.people.insert(at, fields);
-        }
-    }
 }
 
 /// Whether `resource` is a list resource of the spec.
@@ -235,21 +162,5 @@ fn config_log_limits(config: &Config) -> crate::request_log::Limits {
     crate::request_log::Limits {
         entries: config.request_log_capacity,
         bytes: config.request_log_bytes,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_record_renders_as_id_fields_and_timestamps() {
-        let store = Store::new(crate::Config::default(), "http://x".into(), Utc::now());
-        let person = store.people.rows.values().next().unwrap();
-        let mut expected = person.fields.clone();
-        expected.insert("id".into(), json!(person.id));
-        expected.insert("created_at".into(), json!(timestamp(person.created_at)));
-        expected.insert("updated_at".into(), json!(timestamp(person.updated_at)));
-        assert_eq!(person.render(), Value::Object(expected));
     }
 }

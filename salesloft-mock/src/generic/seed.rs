@@ -1,9 +1,9 @@
 //! Seeding any list resource with records made from its schema: the same `seed` gives the
 //! same records. Each field is made by its kind (identifiers in the resource's form,
 //! references to records that exist, timestamps with microseconds and the team's offset, the
-//! document's example for the rest); the few rules a resource has of its own are the named
-//! hooks at the end: unique emails and domains, one membership per person and cadence, and
-//! subscriptions seeded disabled.
+//! document's example for the rest). Rules every resource shares are at the end (unique emails
+//! and domains, times that start null, a note's person); a resource's own rules come in as a
+//! [`Hook`] from `rules`, which also seeds memberships its own way.
 
 use crate::generic::catalog::{IdForm, Kind, Resource, catalog};
 use crate::generic::embedded;
@@ -24,18 +24,28 @@ pub struct SeedRequest {
     pub seed: u64,
 }
 
-/// Adds the records; the caller has checked `count` and the times' range.
-pub fn seed(store: &mut Store, resource: &Resource, now: DateTime<Utc>, request: SeedRequest) {
-    let mut rng = StdRng::seed_from_u64(request.seed ^ hash(&resource.name));
-    if resource.name == "cadence_memberships" {
-        return crate::rules::memberships::seed_memberships(
-            store, resource, now, request, &mut rng,
-        );
-    }
+/// What a resource's own rules fix on a seeded record's fields.
+pub type Hook = fn(&Resource, &mut Map<String, Value>);
+
+/// The generator of `resource`'s records for `request`: the same request, the same records.
+pub fn rng_for(resource: &Resource, request: SeedRequest) -> StdRng {
+    StdRng::seed_from_u64(request.seed ^ hash(&resource.name))
+}
+
+/// Adds the records, each passed through `hook`; the caller has checked `count` and the times'
+/// range.
+pub fn seed(
+    store: &mut Store,
+    resource: &Resource,
+    now: DateTime<Utc>,
+    request: SeedRequest,
+    hook: Hook,
+) {
+    let mut rng = rng_for(resource, request);
     let first = store.table(&resource.name).map_or(0, |t| t.rows.len());
     for i in 0..request.count {
         let n = first + i;
-        let fields = record_fields(store, resource, n, request.seed, &mut rng);
+        let fields = record_fields(store, resource, n, request.seed, hook, &mut rng);
         insert(store, resource, now, request, i, fields, &mut rng);
     }
 }
@@ -67,6 +77,7 @@ pub(crate) fn record_fields(
     resource: &Resource,
     n: usize,
     seed: u64,
+    hook: Hook,
     rng: &mut StdRng,
 ) -> Map<String, Value> {
     let mut fields = Map::new();
@@ -107,7 +118,8 @@ pub(crate) fn record_fields(
         };
         fields.insert(field.name.clone(), value);
     }
-    resource_hooks(store, resource, &mut fields, rng);
+    shared_rules(store, resource, &mut fields, rng);
+    hook(resource, &mut fields);
     fields
 }
 
@@ -173,7 +185,7 @@ fn hash(text: &str) -> u64 {
     })
 }
 
-// ---- the hooks ----
+// ---- rules every resource shares ----
 
 /// Times the service sends as null until something happens (archived, canceled, deleted...).
 fn is_usually_null(name: &str) -> bool {
@@ -198,8 +210,8 @@ fn unique_text(resource: &Resource, name: &str, n: usize, seed: u64) -> Option<S
     }
 }
 
-/// Fields a resource's own rules fix.
-fn resource_hooks(
+/// Rules every resource with such a field follows.
+fn shared_rules(
     store: &Store,
     resource: &Resource,
     fields: &mut Map<String, Value>,
@@ -215,10 +227,5 @@ fn resource_hooks(
         };
         fields.insert("associated_with".into(), person);
         fields.insert("associated_type".into(), kind);
-    }
-    match resource.name.as_str() {
-        "webhook_subscriptions" => crate::rules::webhook_subscriptions::seeded(fields),
-        "people" => crate::rules::people::seeded(fields),
-        _ => {}
     }
 }

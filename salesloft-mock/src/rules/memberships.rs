@@ -115,7 +115,7 @@ pub(crate) fn seed_memberships(
             count: (request.count - free).div_ceil(cadences.len()),
             ..request
         };
-        crate::generic::seed::seed(store, people, now, more);
+        super::seed(store, people, now, more);
     }
     let people: Vec<i64> = store.people.rows.keys().copied().collect();
     let pairs = people
@@ -126,8 +126,14 @@ pub(crate) fn seed_memberships(
         .collect::<Vec<_>>();
     let first = store.memberships.rows.len();
     for (i, (person, cadence)) in pairs.into_iter().enumerate() {
-        let mut fields =
-            crate::generic::seed::record_fields(store, resource, first + i, request.seed, rng);
+        let mut fields = crate::generic::seed::record_fields(
+            store,
+            resource,
+            first + i,
+            request.seed,
+            super::seeded,
+            rng,
+        );
         let base = store.base_url.clone();
         fields.insert(
             "person".into(),

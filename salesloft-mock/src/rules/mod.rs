@@ -7,6 +7,7 @@ pub mod cadences;
 pub mod calendar_events;
 pub mod memberships;
 pub mod people;
+pub mod team;
 pub mod upserts;
 pub mod users;
 pub mod webhook_subscriptions;
@@ -91,4 +92,30 @@ pub(crate) fn copy_writable(
 /// A path's integer id, or 404 (the service answers a malformed id as an unknown one).
 pub(crate) fn id(text: &str) -> Result<i64, ApiError> {
     text.parse().map_err(|_| ApiError::not_found())
+}
+
+/// Seeds `request.count` records of `resource`: made from its schema (`generic::seed`) with
+/// the rules of its own ([`seeded`]); memberships pair people and cadences not paired yet.
+pub fn seed(
+    store: &mut crate::store::Store,
+    resource: &crate::generic::catalog::Resource,
+    now: chrono::DateTime<chrono::Utc>,
+    request: crate::generic::seed::SeedRequest,
+) {
+    match resource.name.as_str() {
+        "cadence_memberships" => {
+            let mut rng = crate::generic::seed::rng_for(resource, request);
+            memberships::seed_memberships(store, resource, now, request, &mut rng)
+        }
+        _ => crate::generic::seed::seed(store, resource, now, request, seeded),
+    }
+}
+
+/// The seed hook: what a resource's own rules fix on a seeded record.
+fn seeded(resource: &crate::generic::catalog::Resource, fields: &mut Map<String, Value>) {
+    match resource.name.as_str() {
+        "people" => people::seeded(fields),
+        "webhook_subscriptions" => webhook_subscriptions::seeded(fields),
+        _ => {}
+    }
 }

@@ -10,8 +10,9 @@ use crate::generic::{self, embedded_key};
 use crate::params::int_field;
 use crate::params::str_field;
 use crate::store::Store;
+use crate::store::USER_ID;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
 
 /// The fields of a new person with SalesLoft's defaults.
@@ -292,4 +293,18 @@ pub(crate) fn delete_person(
         }
     }
     Ok(Reply::NoContent)
+}
+
+/// Adds `count` people (`person<n>@sandbox.example`), `spread_micros` apart in
+/// `updated_at`, the newest at `now`. The caller has checked that the times are in range.
+pub fn seed_people(store: &mut Store, now: DateTime<Utc>, count: usize, spread_micros: i64) {
+    let owner = store.user_embedded(USER_ID);
+    let start = store.people.rows.len();
+    for (i, n) in (start..start + count).enumerate() {
+        let email = format!("person{n}@sandbox.example");
+        let fields = person_fields("Person", &n.to_string(), &email, Value::Null, &owner);
+        let steps = (count - 1 - i) as i64;
+        let at = now - Duration::microseconds(spread_micros.saturating_mul(steps));
+        store.people.insert(at, fields);
+    }
 }
