@@ -24,7 +24,7 @@ pub type Answer = fn(&mut Store, &Call, &[&str]) -> Result<Reply, ApiError>;
 /// One route of the table.
 pub struct Route {
     pub method: Method,
-    /// Segments after `/v2/`; [`ID`] matches any one.
+    /// Segments after `/v2/`; `ID` (`"{id}"`) matches any one.
     pub path: &'static [&'static str],
     /// The module that owns the route's rules, for readers and for the test's message.
     pub owner: &'static str,

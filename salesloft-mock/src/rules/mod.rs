@@ -95,7 +95,7 @@ pub(crate) fn id(text: &str) -> Result<i64, ApiError> {
 }
 
 /// Seeds `request.count` records of `resource`: made from its schema (`generic::seed`) with
-/// the rules of its own ([`seeded`]); memberships pair people and cadences not paired yet.
+/// the rules of its own (`seeded`); memberships pair people and cadences not paired yet.
 pub fn seed(
     store: &mut crate::store::Store,
     resource: &crate::generic::catalog::Resource,
