@@ -23,6 +23,13 @@ pub struct DecodeFailure {
 impl DecodeFailure {
     /// Reads `error` (from decoding `body`) into path, expectation and kind.
     pub fn new(body: &[u8], error: &serde_json::Error) -> Self {
+        // serde stops at the first value that does not fit: a body that is not JSON at all
+        // may fail on its shape before the broken text is reached. The text's error comes first.
+        let broken_text = match error.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => None,
+            _ => serde_json::from_slice::<serde::de::IgnoredAny>(body).err(),
+        };
+        let error = broken_text.as_ref().unwrap_or(error);
         let message = error.to_string();
         let suffix = format!(" at line {} column {}", error.line(), error.column());
         let message = message.strip_suffix(&suffix).unwrap_or(&message);
@@ -280,6 +287,9 @@ mod tests {
         let f = failure("<html>oops</html>");
         assert!(f.malformed);
         assert_eq!(f.path, "(the body)");
+        // The shape breaks first (an object where a list is wanted), the text after it.
+        let f = failure(r#"{"data": {"id": 1,, <html>"#);
+        assert!(f.malformed, "{f:?}");
     }
 
     #[test]

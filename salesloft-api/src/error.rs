@@ -72,7 +72,7 @@ impl ApiError {
 
     /// Whether the same request may succeed later (the transport has already retried it as
     /// far as its policy allows). Wider than [`crate::RetryPolicy::decide`], which resends
-    /// within one call: later, a 500 or an unreadable body may well have passed too.
+    /// within one call: later, a server error or an unreadable body may well have passed too.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Service { status, .. } => {

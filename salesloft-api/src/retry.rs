@@ -7,9 +7,11 @@ use std::time::Duration;
 
 /// When and how often a failed request is sent again.
 ///
-/// Retried: connection errors, timeouts, bodies cut short, and 502/503/504 answers, for GET,
-/// PUT and DELETE. POST (and PATCH) are retried only with [`RetryPolicy::retry_post`], since
-/// the service may have acted on the first one. 429 and 401 have their own handling.
+/// Retried: connection errors, timeouts, answers that break after their headers (a connection
+/// dropped mid-body, a body cut short, a 2xx body that is not JSON), and 500/502/503/504
+/// answers, for GET, PUT and DELETE. POST (and PATCH) are retried only with
+/// [`RetryPolicy::retry_post`], since the service may have acted on the first one. 429 and 401
+/// have their own handling; any other 4xx is the answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first one included (1 = no retries).
@@ -55,10 +57,19 @@ impl RetryPolicy {
         self.max_attempts > 1 && (idempotent || opted_in)
     }
 
-    /// The answers that are worth sending the same request again: a gateway that failed or
-    /// timed out, or a service that is unavailable for a moment.
+    /// The answers that are worth sending the same request again: a server error, a gateway
+    /// that failed or timed out, or a service that is unavailable for a moment.
     pub fn is_retryable_status(status: StatusCode) -> bool {
-        matches!(status.as_u16(), 502..=504)
+        matches!(status.as_u16(), 500 | 502..=504)
+    }
+
+    /// The named exception to "a 500 is transient": SalesLoft's list pages past 500 fail with
+    /// server errors every time, so a 500 there is the answer, not a moment's trouble.
+    pub fn is_deterministic_server_error(status: StatusCode, url: &reqwest::Url) -> bool {
+        status == StatusCode::INTERNAL_SERVER_ERROR
+            && url.query_pairs().any(|(name, value)| {
+                name == "page" && value.trim().parse::<u64>().is_ok_and(|p| p > 500)
+            })
     }
 
     /// What `outcome` calls for, given the attempts made so far. `resendable` is
@@ -68,6 +79,8 @@ impl RetryPolicy {
         match outcome {
             Outcome::SendFailed { transient: true } if backoff_left => Action::Backoff,
             Outcome::SendFailed { .. } => Action::Return,
+            Outcome::BrokenBody if backoff_left => Action::Backoff,
+            Outcome::BrokenBody => Action::Return,
             Outcome::Answered(StatusCode::UNAUTHORIZED) if !tries.refreshed => Action::Refresh,
             Outcome::Answered(StatusCode::TOO_MANY_REQUESTS)
                 if tries.rate_limited < self.rate_limit_attempts =>
@@ -110,6 +123,10 @@ pub enum Outcome {
     SendFailed { transient: bool },
     /// An answer with this status.
     Answered(StatusCode),
+    /// A 2xx answer whose whole body arrived but is not JSON (cut short, or garbage): the
+    /// answer broke on the way, as a dropped connection does. JSON of the wrong shape is not
+    /// this: that is the decoder's error.
+    BrokenBody,
 }
 
 /// What to do after an attempt.
@@ -130,7 +147,7 @@ pub enum Action {
 pub struct Tries {
     /// Attempts sent, the current one included.
     pub attempt: u32,
-    /// Transient failures and 502-504 answers backed off from.
+    /// Transient failures, broken bodies and 500/502-504 answers backed off from.
     pub failures: u32,
     /// 429s waited out.
     pub rate_limited: u32,
@@ -212,7 +229,14 @@ mod tests {
             (answered(504), true, fresh, Backoff),
             (answered(503), false, fresh, Return),
             (answered(503), true, spent, Return),
-            (answered(500), true, fresh, Return),
+            (answered(500), true, fresh, Backoff),
+            (answered(500), false, fresh, Return),
+            (answered(500), true, spent, Return),
+            (Outcome::BrokenBody, true, fresh, Backoff),
+            (Outcome::BrokenBody, false, fresh, Return),
+            (Outcome::BrokenBody, true, spent, Return),
+            (answered(501), true, fresh, Return),
+            (answered(400), true, fresh, Return),
             (answered(404), true, fresh, Return),
             (answered(422), true, fresh, Return),
         ];
@@ -233,6 +257,21 @@ mod tests {
         assert_eq!(
             (counted.failures, counted.rate_limited, counted.refreshed),
             (2, 1, true)
+        );
+    }
+
+    #[test]
+    fn a_500_past_page_500_is_the_answer() {
+        let url = |q: &str| reqwest::Url::parse(&format!("http://x/v2/people.json?{q}")).unwrap();
+        let deterministic = |code: u16, q: &str| {
+            RetryPolicy::is_deterministic_server_error(StatusCode::from_u16(code).unwrap(), &url(q))
+        };
+        assert!(deterministic(500, "page=501&per_page=100"));
+        assert!(!deterministic(500, "page=500"), "page 500 is still served");
+        assert!(!deterministic(500, "per_page=100"), "no page: page 1");
+        assert!(
+            !deterministic(503, "page=900"),
+            "only a 500 is the exception"
         );
     }
 

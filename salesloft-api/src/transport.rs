@@ -1,13 +1,14 @@
 //! What `ClientHooks::exec` does with every request: pace it against the rate limit, send it,
 //! and carry out what [`crate::RetryPolicy::decide`] says of the outcome (401 → refresh once, 429 →
-//! wait for the next minute, 502/503/504 and broken connections → backoff).
+//! wait for the next minute, 500/502/503/504 and broken connections → backoff).
 //!
-//! For requests the policy may resend, the response body is read here, so a connection that
-//! breaks mid-body is retried like one that never connected; the generated code then decodes
-//! the buffered body.
+//! For requests the policy may resend, the whole answer is read here, inside the retry loop:
+//! a connection that breaks mid-body, or a 2xx JSON body that does not parse (cut short,
+//! garbage), is a failed attempt like one that never connected; the generated code then
+//! decodes the buffered body.
 
 use crate::ratelimit::{RateLimitInfo, request_cost};
-use crate::retry::{Action, Outcome, Tries};
+use crate::retry::{Action, Outcome, RetryPolicy, Tries};
 use crate::state::ClientState;
 use crate::token::{AfterUnauthorized, TokenError};
 use reqwest::header::RETRY_AFTER;
@@ -78,7 +79,7 @@ fn send_with_policy<'a>(
             let outcome = if retryable {
                 send_once(http, request).await
             } else {
-                http.execute(request).await
+                Attempt::from(http.execute(request).await)
             };
             let wait = match observe(state, &span, outcome, retryable, &mut tries) {
                 Next::Done(result) => return result,
@@ -119,25 +120,48 @@ fn copy_to_send(template: &Request) -> Option<Request> {
     Some(copy)
 }
 
+/// What one attempt came to.
+enum Attempt {
+    /// An answer (its body read, when the request may be resent).
+    Answered(Response),
+    /// A 2xx answer whose JSON body does not parse: kept, to hand on if no attempt is left.
+    Broken(Response),
+    /// No answer.
+    Failed(reqwest::Error),
+}
+
+impl From<reqwest::Result<Response>> for Attempt {
+    fn from(result: reqwest::Result<Response>) -> Self {
+        match result {
+            Ok(response) => Self::Answered(response),
+            Err(e) => Self::Failed(e),
+        }
+    }
+}
+
 /// Reads the answer's rate-limit figures into the pacer and the span, and carries out the
 /// retry rule's decision on the bookkeeping side.
 fn observe(
     state: &ClientState,
     span: &tracing::Span,
-    outcome: reqwest::Result<Response>,
+    outcome: Attempt,
     retryable: bool,
     tries: &mut Tries,
 ) -> Next {
     let policy = &state.policy;
-    let response = match outcome {
-        Ok(response) => response,
-        Err(e) => {
+    let (response, broken) = match outcome {
+        Attempt::Answered(response) => (response, false),
+        Attempt::Broken(response) => (response, true),
+        Attempt::Failed(e) => {
             let failed = Outcome::SendFailed {
                 transient: is_transient(&e),
             };
             let action = policy.decide(failed, retryable, tries);
             tries.record(action);
             if action == Action::Return {
+                if tries.attempt > 1 {
+                    tracing::warn!(attempts = tries.attempt, error = %e, "gave up: no answer");
+                }
                 return Next::Done(Err(e));
             }
             tracing::debug!(error = %e, "transient failure");
@@ -157,8 +181,24 @@ fn observe(
     if let Some(remaining) = info.remaining {
         span.record("remaining", remaining);
     }
-    let action = policy.decide(Outcome::Answered(status), retryable, tries);
+    let action = if broken {
+        tracing::debug!("an answer whose body is not JSON");
+        policy.decide(Outcome::BrokenBody, retryable, tries)
+    } else {
+        let resendable =
+            retryable && !RetryPolicy::is_deterministic_server_error(status, response.url());
+        policy.decide(Outcome::Answered(status), resendable, tries)
+    };
     tries.record(action);
+    let failing = broken || RetryPolicy::is_retryable_status(status);
+    if action == Action::Return && failing && tries.attempt > 1 {
+        tracing::warn!(
+            attempts = tries.attempt,
+            status = status.as_u16(),
+            broken,
+            "gave up"
+        );
+    }
     match action {
         Action::Return => Next::Done(Ok(response)),
         Action::Refresh => Next::Unauthorized(response),
@@ -181,21 +221,26 @@ async fn after_401(
     }
 }
 
-/// One attempt: sends, then reads the whole body, so that a body cut short is an error of this
-/// attempt. The answer keeps its status, headers (moved, not copied) and URL (for error
-/// messages). A body that comes in one chunk, as small JSON answers do, is kept as it came.
-fn send_once(
-    http: &reqwest::Client,
-    request: Request,
-) -> impl Future<Output = reqwest::Result<Response>> + Send {
+/// One attempt: sends, then reads the whole body, so that a body that breaks is a failure of
+/// this attempt: a connection dropped mid-body, or a 2xx JSON body that does not parse. The
+/// answer keeps its status, headers (moved, not copied) and URL (for error messages). A body
+/// that comes in one chunk, as small JSON answers do, is kept as it came.
+fn send_once(http: &reqwest::Client, request: Request) -> impl Future<Output = Attempt> + Send {
     use reqwest::ResponseBuilderExt;
     // Sent here, so that the future keeps reqwest's small handle, not the request.
     let sent = http.execute(request);
     async move {
-        let mut response = sent.await?;
+        let mut response = match sent.await {
+            Ok(response) => response,
+            Err(e) => return Attempt::Failed(e),
+        };
         let mut body = Chunks::default();
-        while let Some(chunk) = response.chunk().await? {
-            body.push(chunk);
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.push(chunk),
+                Ok(None) => break,
+                Err(e) => return Attempt::Failed(e),
+            }
         }
         let carrier = http::Response::builder()
             .url(response.url().clone())
@@ -204,8 +249,29 @@ fn send_once(
         *buffered.status_mut() = response.status();
         *buffered.version_mut() = response.version();
         *buffered.headers_mut() = std::mem::take(response.headers_mut());
-        Ok(Response::from(buffered))
+        let broken = is_broken_json(&buffered);
+        let response = Response::from(buffered);
+        if broken {
+            Attempt::Broken(response)
+        } else {
+            Attempt::Answered(response)
+        }
     }
+}
+
+/// A 2xx answer that says it is JSON and is not: a body cut short, or garbage. Parsed without
+/// building anything (`IgnoredAny`); an empty body is left to the decoder (a 204 has none).
+fn is_broken_json(answer: &http::Response<bytes::Bytes>) -> bool {
+    let says_json = answer
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    let body = answer.body();
+    answer.status().is_success()
+        && says_json
+        && !body.is_empty()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
 }
 
 /// A body as it comes in: one chunk is kept as it came, more are copied into one buffer.
@@ -233,8 +299,14 @@ impl Chunks {
     }
 }
 
+/// A failure worth another attempt: the connection, a timeout, or the body breaking on the way
+/// (reqwest calls a body stream that fails while read a decode error).
 fn is_transient(error: &reqwest::Error) -> bool {
-    error.is_connect() || error.is_timeout() || error.is_body() || error.is_request()
+    error.is_connect()
+        || error.is_timeout()
+        || error.is_body()
+        || error.is_request()
+        || error.is_decode()
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
