@@ -32,6 +32,13 @@ pub enum DemoError {
     NoPublicUrl(std::net::SocketAddr),
     #[error("{0}")]
     Mirror(#[from] salesloft_mirror::MirrorError),
+    /// Resources whose read failed after the client's retries (`resource: why` each).
+    #[error(
+        "{} of the resources could not be read to the end ({}): what was read is kept; run the mirror again to go on from there",
+        .0.len(),
+        .0.join("; ")
+    )]
+    MirrorIncomplete(Vec<String>),
     #[error("the local sandbox could not start: {0}")]
     Sandbox(std::io::Error),
 }

@@ -11,9 +11,17 @@ use std::time::{Duration, Instant};
 const ONLY: &str = "notes,people,custom_fields,account_tiers";
 
 fn mirror_command(sandbox: &salesloft_mock::SandboxHandle, db: &str) -> std::process::Command {
+    mirror_only(sandbox, db, ONLY)
+}
+
+fn mirror_only(
+    sandbox: &salesloft_mock::SandboxHandle,
+    db: &str,
+    only: &str,
+) -> std::process::Command {
     let key = sandbox.api_key();
     let mut command = common::demo_command(
-        &["mirror", "--db", db, "--only", ONLY, "--json"],
+        &["mirror", "--db", db, "--only", only, "--json"],
         &[
             ("SALESLOFT_API_KEY", key.as_str()),
             ("SALESLOFT_API_BASE_URL", sandbox.api_base_url()),
@@ -133,4 +141,52 @@ fn bad_input_is_one_line() {
         );
         assert_eq!(std::fs::read(&readonly).unwrap(), b"");
     }
+}
+
+/// A resource that still fails after the retries does not stop the run: the others are read,
+/// the summary (`--json` too) names the failed one and why, and the exit is not 0; the next
+/// run finishes it and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_resource_is_named_and_the_others_are_read() {
+    let db = salesloft_testkit::sqlite();
+    let (sandbox, _client) = salesloft_testkit::unmetered().await;
+    sandbox.seed("notes", 250, 1_000, 1).unwrap();
+    sandbox.seed("custom_fields", 30, 1_000, 2).unwrap();
+    // Every attempt of the first request fails (four attempts in all).
+    let fault = salesloft_mock::Fault::Status { status: 500 };
+    sandbox.inject(fault, 4).unwrap();
+    let output = mirror_only(&sandbox, &db.url, "notes,custom_fields")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let reports: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let failed: Vec<&Value> = reports.iter().filter(|r| r["failed"].is_string()).collect();
+    assert_eq!(failed.len(), 1, "{reports:?}");
+    assert!(failed[0]["failed"].as_str().unwrap().contains("500"));
+    let resource = failed[0]["resource"].as_str().unwrap();
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(error[0].contains(resource), "{stderr}");
+    let read = reports.iter().find(|r| r["failed"].is_null()).unwrap();
+    assert!(read["rows"].as_u64().unwrap() > 0, "{reports:?}");
+
+    let again = mirror_only(&sandbox, &db.url, "notes,custom_fields")
+        .status()
+        .unwrap();
+    assert!(again.success());
+    let rows = rows_of(&db.url, &["notes", "custom_fields"]).await;
+    assert_eq!(rows, 250 + 30);
+}
+
+async fn rows_of(db: &str, only: &[&str]) -> usize {
+    let mirror = Mirror::open_now(db).await.unwrap();
+    let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+    let mut count = 0;
+    for table in mirror.select(&only, &[]).unwrap() {
+        count += mirror.dump(&table).await.unwrap().len();
+    }
+    count
 }

@@ -111,6 +111,16 @@ pub struct Report {
     pub cost: u64,
     /// Rows marked deleted this run.
     pub deleted: u64,
+    /// Why the read stopped early, when the service kept failing for this resource: what
+    /// was read before is kept, and the next run goes on from there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// A failure that is the connection's, not the resource's: no token, or a 401 that stands.
+fn is_credentials(error: &salesloft_api::ApiError) -> bool {
+    matches!(error, salesloft_api::ApiError::Credentials(_))
+        || error.status().is_some_and(|status| status.as_u16() == 401)
 }
 
 impl Mirror {
@@ -166,12 +176,28 @@ impl Mirror {
                 table,
                 rows: self.rows(table).await?,
             });
-            let mut report = if table.incremental {
-                self.read_incremental(client, table, reconcile, progress)
-                    .await?
-            } else {
-                self.read_whole(client, table, progress).await?
+            let mut report = Report {
+                resource: table.resource.clone(),
+                incremental: table.incremental,
+                ..Report::default()
             };
+            let read = if table.incremental {
+                self.read_incremental(client, table, reconcile, &mut report, progress)
+                    .await
+            } else {
+                self.read_whole(client, table, &mut report, progress).await
+            };
+            match read {
+                Ok(()) => {}
+                // The service still failed after the client's retries: the pages read are
+                // committed with their cursor (the next run goes on from there), the failure
+                // is the report's, and the other resources are still read. Credentials that
+                // fail would fail every resource alike: that ends the run.
+                Err(MirrorError::Api(error)) if !is_credentials(&error) => {
+                    report.failed = Some(salesloft_api::text::printable(&error.to_string()));
+                }
+                Err(error) => return Err(error),
+            }
             report.rows = self.rows(table).await?;
             progress(Progress::Done { report: &report });
             reports.push(report);

@@ -48,8 +48,9 @@ impl Mirror {
         client: &salesloft_api::Client,
         table: &Table,
         reconcile: bool,
+        report: &mut Report,
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<Report, MirrorError> {
+    ) -> Result<(), MirrorError> {
         let key = if reconcile {
             format!("{}#reconcile", table.resource)
         } else {
@@ -60,11 +61,6 @@ impl Mirror {
             cursor.run = Some(now());
         }
         let run = cursor.run.clone();
-        let mut report = Report {
-            resource: table.resource.clone(),
-            incremental: true,
-            ..Report::default()
-        };
         loop {
             let page = cursor.page_to_ask();
             let query = cursor.request(PER_PAGE);
@@ -93,7 +89,7 @@ impl Mirror {
                 if let Some(run) = &run {
                     report.deleted = self.mark_unseen_deleted(table, run, &key).await?;
                 }
-                return Ok(report);
+                return Ok(());
             }
         }
     }
@@ -104,15 +100,12 @@ impl Mirror {
         &self,
         client: &salesloft_api::Client,
         table: &Table,
+        report: &mut Report,
         progress: &mut (dyn FnMut(Progress<'_>) + Send),
-    ) -> Result<Report, MirrorError> {
+    ) -> Result<(), MirrorError> {
         let mut cursor = self.cursor(&table.resource).await?;
         let run = cursor.run.clone().unwrap_or_else(now);
         let mut page = cursor.page.unwrap_or(1);
-        let mut report = Report {
-            resource: table.resource.clone(),
-            ..Report::default()
-        };
         loop {
             let query = vec![
                 ("per_page".to_string(), PER_PAGE.to_string()),
@@ -154,7 +147,7 @@ impl Mirror {
         report.deleted = self
             .mark_unseen_deleted(table, &run, &table.resource)
             .await?;
-        Ok(report)
+        Ok(())
     }
 
     /// A complete read marked its rows with `run`: what it did not see is gone from the

@@ -74,6 +74,28 @@ impl SpecRoutes {
         methods
     }
 
+    /// The query parameters the document requires of `method` on `path` (`/v2/...`) that
+    /// `query` does not carry: what a validating proxy would refuse. None for an undeclared
+    /// route.
+    pub fn missing_query(&self, method: &str, path: &str, query: Option<&str>) -> Vec<String> {
+        let (Ok(method), Some(path)) = (method.parse::<Method>(), segments(path)) else {
+            return Vec::new();
+        };
+        let Some(route) = self.find(&method, &path) else {
+            return Vec::new();
+        };
+        let given: Vec<String> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        let given = |name: &String| given.iter().any(|g| g == name || *g == format!("{name}[]"));
+        route
+            .required_query
+            .iter()
+            .filter(|name| !given(name))
+            .cloned()
+            .collect()
+    }
+
     /// The declared operation for `method` and `path` segments.
     pub fn find(&self, method: &Method, path: &[&str]) -> Option<&SpecRoute> {
         self.routes

@@ -56,17 +56,35 @@ async fn sync_resource(
 }
 
 /// Walks a list by page number (100 a page) over HTTP, decoding each page with the list
-/// operation's generated type: every record's id.
-async fn walk(sandbox: &SandboxHandle, path: &str, operation: &str) -> Vec<Value> {
+/// operation's generated type: every record's id. A list that cannot be asked without some
+/// query parameters (a lookup by phone number) is asked with them, and refused without them.
+async fn walk(
+    sandbox: &SandboxHandle,
+    path: &str,
+    operation: &str,
+    required: &[String],
+) -> Vec<Value> {
     let decoder = OPERATIONS
         .iter()
         .find(|(op, _)| *op == operation)
         .map(|(_, d)| *d)
         .unwrap_or_else(|| panic!("{operation} has a decoder"));
     let http = reqwest::Client::new();
+    if !required.is_empty() {
+        let url = format!("{}{path}?per_page=100", sandbox.api_base_url());
+        let bare = http.get(url).bearer_auth(sandbox.api_key()).send().await;
+        assert_eq!(bare.unwrap().status(), 422, "{path} without {required:?}");
+    }
+    let asked: String = required
+        .iter()
+        .map(|name| format!("&{name}=%2B15555550100"))
+        .collect();
     let mut ids = Vec::new();
     for page in 1.. {
-        let url = format!("{}{path}?per_page=100&page={page}", sandbox.api_base_url());
+        let url = format!(
+            "{}{path}?per_page=100&page={page}{asked}",
+            sandbox.api_base_url()
+        );
         let response = http
             .get(url)
             .bearer_auth(sandbox.api_key())
@@ -152,7 +170,7 @@ async fn every_list_resource_is_seeded_read_changed_and_deleted() {
             supports.push("incremental");
             ids
         } else {
-            walk(&sandbox, &path, &list.operation_id).await
+            walk(&sandbox, &path, &list.operation_id, &resource.list_requires).await
         };
         let mut unique = ids.iter().map(Value::to_string).collect::<Vec<_>>();
         unique.sort();

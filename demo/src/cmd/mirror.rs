@@ -99,6 +99,9 @@ pub async fn run(
                 mine.cost += report.cost;
                 mine.deleted += report.deleted;
                 mine.rows = report.rows;
+                if report.failed.is_some() {
+                    mine.failed = report.failed;
+                }
             }
         }
     }
@@ -110,10 +113,24 @@ pub async fn run(
     } else {
         print_summary(&reports);
     }
+    let failed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| Some(format!("{}: {}", r.resource, r.failed.as_ref()?)))
+        .collect();
     if args.follow {
+        if !failed.is_empty() {
+            out.note(&format!(
+                "Not read to the end, picked up again by the polling while following: {}",
+                failed.join("; ")
+            ));
+        }
         follow_changes(Arc::new(mirror), connection, &tables, args, out).await?;
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(DemoError::MirrorIncomplete(failed))
+    }
 }
 
 /// One run over `tables`, with a progress bar per resource (on a terminal).
@@ -170,8 +187,12 @@ async fn mirror_once(
             }
             Progress::Done { report } => {
                 if let Some(bar) = shown.get(&report.resource) {
+                    let failed = match &report.failed {
+                        Some(_) => ", FAILED (see below)",
+                        None => "",
+                    };
                     bar.finish_with_message(format!(
-                        "{} rows, {} written, {} requests",
+                        "{} rows, {} written, {} requests{failed}",
                         report.rows, report.written, report.requests
                     ));
                 }
@@ -188,8 +209,9 @@ fn print_summary(reports: &[Report]) {
         "resource", "rows", "written", "requests", "cost", "deleted"
     );
     for r in reports {
+        let failed = if r.failed.is_some() { "  failed" } else { "" };
         println!(
-            "{:<34} {:>8} {:>8} {:>9} {:>6} {:>8}",
+            "{:<34} {:>8} {:>8} {:>9} {:>6} {:>8}{failed}",
             r.resource, r.rows, r.written, r.requests, r.cost, r.deleted
         );
     }

@@ -81,6 +81,9 @@ pub struct Resource {
     pub delete: bool,
     /// Fields a create must carry (the request body's `required`).
     pub required: Vec<String>,
+    /// Query parameters the list cannot be asked without (a lookup such as caller ids by
+    /// `phone_number` is a list only in name).
+    pub list_requires: Vec<String>,
     /// Fields a create may set, and an update: their request bodies' properties.
     pub creatable: Vec<String>,
     pub updatable: Vec<String>,
@@ -250,6 +253,11 @@ fn resource_of(
         })
         .unwrap_or(IdForm::Integer);
     let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
+    let list_requires = params
+        .iter()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
     let filters = params
         .iter()
         .filter_map(|p| filter(doc, p, &fields))
@@ -315,6 +323,7 @@ fn resource_of(
         filters,
         sortable,
         required,
+        list_requires,
         creatable: properties(&created),
         updatable: properties(&updated),
     })
