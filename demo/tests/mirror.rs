@@ -156,6 +156,7 @@ async fn a_failed_resource_is_named_and_the_others_are_read() {
     let fault = salesloft_mock::Fault::Status { status: 500 };
     sandbox.inject(fault, 4).unwrap();
     let output = mirror_only(&sandbox, &db.url, "notes,custom_fields")
+        .args(["--patience", "0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .output()

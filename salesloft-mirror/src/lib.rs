@@ -26,10 +26,12 @@ pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod follow;
+pub mod patience;
 mod read;
 pub mod schema;
 
 pub use error::MirrorError;
+pub use patience::Patience;
 pub use schema::Table;
 
 use chrono::Utc;
@@ -71,6 +73,7 @@ pub const PER_PAGE: usize = 100;
 pub struct Mirror {
     db: Db,
     tables: Vec<Table>,
+    patience: Patience,
 }
 
 /// What the mirror is doing, for a progress display.
@@ -129,14 +132,28 @@ impl Mirror {
     pub async fn open(url: &str, on_wait: &dyn Fn(&str)) -> Result<Self, MirrorError> {
         let tables = schema::tables(salesloft_openapi::SPEC);
         let db = Db::open(url, &tables, true, on_wait).await?;
-        Ok(Self { db, tables })
+        Ok(Self {
+            db,
+            tables,
+            patience: Patience::default(),
+        })
     }
 
     /// Opens the database, refusing (not waiting) when another mirror holds it.
     pub async fn open_now(url: &str) -> Result<Self, MirrorError> {
         let tables = schema::tables(salesloft_openapi::SPEC);
         let db = Db::open(url, &tables, false, &|_| {}).await?;
-        Ok(Self { db, tables })
+        Ok(Self {
+            db,
+            tables,
+            patience: Patience::default(),
+        })
+    }
+
+    /// How long a read waits out a service that keeps failing before the resource is
+    /// reported as failed (default: two minutes; zero: the client's own retries only).
+    pub fn set_patience(&mut self, patience: Patience) {
+        self.patience = patience;
     }
 
     pub fn tables(&self) -> &[Table] {

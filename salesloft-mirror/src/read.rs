@@ -5,7 +5,7 @@
 use crate::cursor::{Cursor, updated_at};
 use crate::db::{database, save_cursor, write_page};
 use crate::schema::Table;
-use crate::{Mirror, MirrorError, PER_PAGE, Progress, Report, now, page_cost};
+use crate::{Mirror, MirrorError, PER_PAGE, Patience, Progress, Report, now, page_cost};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -64,7 +64,8 @@ impl Mirror {
         loop {
             let page = cursor.page_to_ask();
             let query = cursor.request(PER_PAGE);
-            let listed = list_page(client, table, &query, report.requests == 0).await?;
+            let first = report.requests == 0;
+            let listed = self.list_page(client, table, &query, page, first).await?;
             if let Some(records) = listed.total {
                 progress(Progress::Total { table, records });
             }
@@ -94,6 +95,18 @@ impl Mirror {
         }
     }
 
+    /// A page of `table`'s list (see [`list_page`]).
+    async fn list_page(
+        &self,
+        client: &salesloft_api::Client,
+        table: &Table,
+        query: &[(String, String)],
+        page: i64,
+        count: bool,
+    ) -> Result<ListPage, MirrorError> {
+        list_page(self.patience, client, table, query, page, count).await
+    }
+
     /// A list without `updated_at` filters, read whole by page number; rows the read no
     /// longer finds are marked deleted when it is complete.
     pub(crate) async fn read_whole(
@@ -112,7 +125,8 @@ impl Mirror {
                 ("page".to_string(), page.to_string()),
             ];
             let first = report.requests == 0;
-            let ListPage { data, next, total } = list_page(client, table, &query, first).await?;
+            let listed = self.list_page(client, table, &query, page, first).await?;
+            let ListPage { data, next, total } = listed;
             if let Some(records) = total {
                 // What is left of the read: the pages before this one are done.
                 let done = (page as u64 - 1) * PER_PAGE as u64;
@@ -184,19 +198,24 @@ struct ListPage {
     total: Option<u64>,
 }
 
-/// A page of `table`'s list; with `count`, the request also asks for the total of what it
-/// filters (`include_paging_counts`: the first request of a read, for the progress's ETA).
+/// Page `page` of `table`'s list, asked with `query`, waited out with the mirror's patience;
+/// with `count`, the request also asks for the total of what it filters
+/// (`include_paging_counts`: the first request of a read, for the progress's ETA).
 async fn list_page(
+    patience: Patience,
     client: &salesloft_api::Client,
     table: &Table,
     query: &[(String, String)],
+    page: i64,
     count: bool,
 ) -> Result<ListPage, MirrorError> {
     let mut query = query.to_vec();
     if count {
         query.push(("include_paging_counts".into(), "true".into()));
     }
-    let body = salesloft_api::raw::get_json(client, &table.path, &query).await?;
+    let (path, query) = (&table.path, &query);
+    let ask = || salesloft_api::raw::get_json(client, path, query);
+    let body = patience.wait_out(Some(page), ask).await?;
     let next = body["metadata"]["paging"]["next_page"].as_i64();
     let total = body["metadata"]["paging"]["total_count"].as_u64();
     let data = match body {

@@ -324,14 +324,16 @@ async fn a_database_that_cannot_be_opened_keeps_its_cause() {
 /// the pages read before the failure kept; the resources after it are read all the same; the
 /// next run goes on from the failed resource's cursor and finishes it.
 async fn one_failed_resource(url: &str) {
-    use salesloft_mirror::Progress;
+    use salesloft_mirror::{Patience, Progress};
+    use std::time::Duration;
     let (sandbox, _) = salesloft_testkit::unmetered().await;
     sandbox.seed("notes", 250, 1_000, 1).unwrap();
     sandbox.seed("custom_fields", 30, 1_000, 2).unwrap();
     let retries = salesloft_testkit::fast_retries();
     let attempts = retries.max_attempts as usize;
     let client = salesloft_testkit::api_key_client(&sandbox, retries);
-    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    let mut mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    mirror.set_patience(Patience(Duration::ZERO));
     let tables = mirror
         .select(&names(&["notes", "custom_fields"]), &[])
         .unwrap();
@@ -396,4 +398,26 @@ async fn every_request_of_a_whole_run_carries_what_the_document_requires() {
             request.path
         );
     }
+}
+
+/// A storm that outlasts the client's retries is waited out with the mirror's patience: the
+/// page is asked again after pauses, the run completes, nothing is missing. Costs two real
+/// pauses (1 s and 2 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_is_waited_out_with_patience() {
+    let db = salesloft_testkit::sqlite();
+    let (sandbox, _) = salesloft_testkit::unmetered().await;
+    sandbox.seed("notes", 250, 1_000, 1).unwrap();
+    let retries = salesloft_testkit::fast_retries();
+    let storm = 2 * retries.max_attempts as usize + 1;
+    let client = salesloft_testkit::api_key_client(&sandbox, retries);
+    let mirror = Mirror::open(&db.url, &|_| {}).await.unwrap();
+    sandbox
+        .inject(salesloft_mock::Fault::Status { status: 503 }, storm)
+        .unwrap();
+    let reports = run(&mirror, &client, &["notes"]).await;
+    assert!(reports[0].failed.is_none(), "{reports:?}");
+    assert_eq!(reports[0].rows, 250);
+    let statuses: Vec<u16> = sandbox.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), storm);
 }

@@ -46,6 +46,10 @@ pub struct MirrorArgs {
     /// Print the plan (resources, records, requests, cost) and its least time; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Seconds a read waits out a service that keeps failing (asking again after growing
+    /// pauses) before it reports that resource as failed and goes on; 0: no waiting.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub patience: u64,
 }
 
 /// Records of each resource the built-in sandbox gets, so a first run shows something.
@@ -72,10 +76,12 @@ pub async fn run(
     if args.dry_run {
         return plan(&connection.client, &tables, args.budget_share, json).await;
     }
-    let mirror = Mirror::open(&args.db, &|holder| {
+    let mut mirror = Mirror::open(&args.db, &|holder| {
         eprintln!("Waiting for {holder}, which is mirroring into this database...");
     })
     .await?;
+    let patience = std::time::Duration::from_secs(args.patience);
+    mirror.set_patience(salesloft_mirror::Patience(patience));
     let mut reports = mirror_once(
         &mirror,
         &connection.client,
