@@ -65,7 +65,7 @@ impl Mirror {
             let page = cursor.page_to_ask();
             let query = cursor.request(PER_PAGE);
             let first = report.requests == 0;
-            let listed = self.list_page(client, table, &query, page, first).await?;
+            let listed = list_page(self.patience, client, table, &query, page, first).await?;
             if let Some(records) = listed.total {
                 progress(Progress::Total { table, records });
             }
@@ -95,18 +95,6 @@ impl Mirror {
         }
     }
 
-    /// A page of `table`'s list (see [`list_page`]).
-    async fn list_page(
-        &self,
-        client: &salesloft_api::Client,
-        table: &Table,
-        query: &[(String, String)],
-        page: i64,
-        count: bool,
-    ) -> Result<ListPage, MirrorError> {
-        list_page(self.patience, client, table, query, page, count).await
-    }
-
     /// A list without `updated_at` filters, read whole by page number; rows the read no
     /// longer finds are marked deleted when it is complete.
     pub(crate) async fn read_whole(
@@ -125,7 +113,7 @@ impl Mirror {
                 ("page".to_string(), page.to_string()),
             ];
             let first = report.requests == 0;
-            let listed = self.list_page(client, table, &query, page, first).await?;
+            let listed = list_page(self.patience, client, table, &query, page, first).await?;
             let ListPage { data, next, total } = listed;
             if let Some(records) = total {
                 // What is left of the read: the pages before this one are done.
