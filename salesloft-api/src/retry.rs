@@ -65,11 +65,16 @@ impl RetryPolicy {
 
     /// The named exception to "a 500 is transient": SalesLoft's list pages past 500 fail with
     /// server errors every time, so a 500 there is the answer, not a moment's trouble.
-    pub fn is_deterministic_server_error(status: StatusCode, url: &reqwest::Url) -> bool {
-        status == StatusCode::INTERNAL_SERVER_ERROR
-            && url.query_pairs().any(|(name, value)| {
-                name == "page" && value.trim().parse::<u64>().is_ok_and(|p| p > 500)
-            })
+    pub fn is_deterministic_server_error(status: StatusCode, page: u64) -> bool {
+        status == StatusCode::INTERNAL_SERVER_ERROR && page > 500
+    }
+
+    /// The page a request's URL asks for (`page=`; page 1 without one).
+    pub fn page_asked(url: &reqwest::Url) -> u64 {
+        url.query_pairs()
+            .find(|(name, _)| name == "page")
+            .and_then(|(_, value)| value.trim().parse().ok())
+            .unwrap_or(1)
     }
 
     /// What `outcome` calls for, given the attempts made so far. `resendable` is
@@ -264,7 +269,8 @@ mod tests {
     fn a_500_past_page_500_is_the_answer() {
         let url = |q: &str| reqwest::Url::parse(&format!("http://x/v2/people.json?{q}")).unwrap();
         let deterministic = |code: u16, q: &str| {
-            RetryPolicy::is_deterministic_server_error(StatusCode::from_u16(code).unwrap(), &url(q))
+            let page = RetryPolicy::page_asked(&url(q));
+            RetryPolicy::is_deterministic_server_error(StatusCode::from_u16(code).unwrap(), page)
         };
         assert!(deterministic(500, "page=501&per_page=100"));
         assert!(!deterministic(500, "page=500"), "page 500 is still served");

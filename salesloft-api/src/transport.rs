@@ -185,8 +185,8 @@ fn observe(
         tracing::debug!("an answer whose body is not JSON");
         policy.decide(Outcome::BrokenBody, retryable, tries)
     } else {
-        let resendable =
-            retryable && !RetryPolicy::is_deterministic_server_error(status, response.url());
+        let page = RetryPolicy::page_asked(response.url());
+        let resendable = retryable && !RetryPolicy::is_deterministic_server_error(status, page);
         policy.decide(Outcome::Answered(status), resendable, tries)
     };
     tries.record(action);

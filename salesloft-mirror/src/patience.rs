@@ -5,7 +5,7 @@
 //! worth trying again is asked again after a pause (growing, capped), until the patience is
 //! spent. Then the resource is reported as failed and the run goes on.
 
-use salesloft_api::ApiError;
+use salesloft_api::{ApiError, RetryPolicy};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -29,13 +29,9 @@ impl Patience {
     }
 
     /// Runs `ask` until it succeeds, fails with an error not worth trying again, or the
-    /// patience is spent (the last error is then the answer). `page` is the page number asked:
-    /// a server error past page 500 is the service's answer every time, not a moment's trouble.
-    pub(crate) async fn wait_out<T, F, Fut>(
-        &self,
-        page: Option<i64>,
-        mut ask: F,
-    ) -> Result<T, ApiError>
+    /// patience is spent (the last error is then the answer). `page` is the page number asked,
+    /// for the client's named exception: a 500 past page 500 is the service's answer.
+    pub(crate) async fn wait_out<T, F, Fut>(&self, page: u64, mut ask: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
@@ -47,9 +43,11 @@ impl Patience {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
-            let deep = page.is_some_and(|p| p > 500);
+            let deterministic = error
+                .status()
+                .is_some_and(|status| RetryPolicy::is_deterministic_server_error(status, page));
             let pause = Self::pause(round);
-            if !error.is_retryable() || deep || started.elapsed() + pause > self.0 {
+            if !error.is_retryable() || deterministic || started.elapsed() + pause > self.0 {
                 return Err(error);
             }
             tracing::warn!(

@@ -203,7 +203,7 @@ async fn list_page(
     }
     let (path, query) = (&table.path, &query);
     let ask = || salesloft_api::raw::get_json(client, path, query);
-    let body = patience.wait_out(Some(page), ask).await?;
+    let body = patience.wait_out(page.max(1) as u64, ask).await?;
     let next = body["metadata"]["paging"]["next_page"].as_i64();
     let total = body["metadata"]["paging"]["total_count"].as_u64();
     let data = match body {

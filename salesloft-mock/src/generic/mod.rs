@@ -125,9 +125,7 @@ pub fn list_with(
     hooked: &[&str],
     extra: impl Fn(&Record) -> bool,
 ) -> Result<Reply, ApiError> {
-    if !resource.list_requires.is_empty() {
-        require(call, &resource.list_requires)?;
-    }
+    require(call, &resource.list_requires)?;
     let mut request = ListRequest::parse(call.params, &resource.sortable)?;
     if !resource.paged {
         // An unpaged list is the whole list.
