@@ -61,10 +61,7 @@ impl EventFeed {
             async move { sent }
         })
         .dedup(10_000);
-        let router = receiver.into_router();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let server = tokio::spawn(receiver.serve(listener));
         Ok(Self {
             callback_url: public_url
                 .map(str::to_string)

@@ -37,7 +37,8 @@ async fn run(stop_after: Option<usize>) -> Result<Vec<String>, Box<dyn std::erro
         Ok(url) => url,
         Err(_) => format!("http://{}/", listener.local_addr()?),
     };
-    tokio::spawn(async move { axum::serve(listener, receiver.into_router()).await });
+    // Served against slow and idle clients: header and body timeouts, a cap on connections.
+    tokio::spawn(receiver.serve(listener));
     ensure_subscriptions(&client, &url, token, EVENTS).await?;
     if sandbox.is_some() {
         client

@@ -24,6 +24,9 @@ pub mod pagination;
 pub mod ratelimit;
 pub mod retry;
 pub mod secret;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod serve;
 pub mod sync;
 pub mod token;
 pub mod webhooks;

@@ -16,6 +16,7 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use salesloft_api::Secret;
+use salesloft_api::serve::{Limits, serve};
 use salesloft_api::text::printable_bounded;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -79,9 +80,7 @@ impl CallbackServer {
                     redirect_uri: format!("http://{address}{CALLBACK_PATH}"),
                     cert_pem: None,
                     serve: Box::new(move |app| {
-                        tokio::spawn(async move {
-                            let _ = axum::serve(listener, app).await;
-                        })
+                        tokio::spawn(serve(listener, app, Limits::default()))
                     }),
                 })
             }
@@ -103,7 +102,7 @@ impl CallbackServer {
                     serve: Box::new(move |app| {
                         tokio::spawn(async move {
                             let tls = TlsListener::new(listener, acceptor, address);
-                            let _ = axum::serve(tls, app).await;
+                            serve(tls, app, Limits::default()).await
                         })
                     }),
                 })

@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use salesloft_api::serve::Limits;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,9 +71,11 @@ pub async fn start(
         applied: applied.clone(),
     };
     let app = Router::new().route("/", post(deliver)).with_state(shared);
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let server = tokio::spawn(salesloft_api::serve::serve(
+        listener,
+        app,
+        Limits::default(),
+    ));
     Ok(Follow {
         callback_url: public_url.map_or_else(|| format!("http://{address}/"), str::to_string),
         applied,

@@ -65,7 +65,7 @@ async fn receiver(dedup: bool) -> (String, Seen) {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver.into_router()).await });
+    tokio::spawn(receiver.serve(listener));
     (url, seen)
 }
 

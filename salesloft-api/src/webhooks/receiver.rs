@@ -13,6 +13,7 @@
 
 use super::{Dedup, Delivery, Seen, WebhookError};
 use crate::Secret;
+use crate::serve::Limits;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -70,11 +71,18 @@ impl Receiver {
     }
 
     /// A router answering POST `/`; mount it where the callback URL points
-    /// (`Router::new().nest("/salesloft", receiver.into_router())`).
+    /// (`Router::new().nest("/salesloft", receiver.into_router())`) and serve it with
+    /// [`crate::serve::serve`].
     pub fn into_router(self) -> Router {
         Router::new()
             .route("/", post(receive))
             .with_state(Arc::new(self))
+    }
+
+    /// Answers deliveries at `/` on `listener` until dropped, holding against slow and idle
+    /// clients with the default [`Limits`].
+    pub async fn serve(self, listener: tokio::net::TcpListener) {
+        crate::serve::serve(listener, self.into_router(), Limits::default()).await
     }
 }
 
