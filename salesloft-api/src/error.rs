@@ -38,6 +38,12 @@ pub enum ApiError {
         failure: Box<DecodeFailure>,
         body: RawBody,
     },
+    /// An answer larger than the client reads ([`crate::ClientBuilder::max_answer_bytes`]):
+    /// it was not read further, nor asked again (it would be as large the next time).
+    #[error(
+        "SalesLoft's answer is larger than the {limit} bytes the client reads; ask for fewer records a page (per_page), or raise the client's max_answer_bytes"
+    )]
+    AnswerTooLarge { limit: usize },
     /// No token could be had (refresh failed, no credentials): the message says what to do.
     #[error("{0}")]
     Credentials(String),
@@ -81,7 +87,7 @@ impl ApiError {
             Self::Connection { .. } => true,
             // A body cut short may come whole next time; a value of the wrong type will not.
             Self::InvalidResponse { failure, .. } => failure.malformed,
-            Self::Credentials(_) | Self::InvalidRequest(_) => false,
+            Self::AnswerTooLarge { .. } | Self::Credentials(_) | Self::InvalidRequest(_) => false,
         }
     }
 
@@ -163,7 +169,12 @@ impl From<progenitor_client::Error<ErrorBody>> for ApiError {
             }
             E::CommunicationError(source)
             | E::InvalidUpgrade(source)
-            | E::ResponseBodyError(source) => Self::Connection { source },
+            | E::ResponseBodyError(source) => match AnswerTooLarge::within(&source) {
+                Some(too_large) => Self::AnswerTooLarge {
+                    limit: too_large.limit,
+                },
+                None => Self::Connection { source },
+            },
             E::InvalidResponsePayload(body, e) => Self::InvalidResponse {
                 operation: None,
                 failure: Box::new(DecodeFailure::new(&body, &e)),
@@ -172,6 +183,55 @@ impl From<progenitor_client::Error<ErrorBody>> for ApiError {
             E::InvalidRequest(message) => Self::InvalidRequest(message),
             E::Custom(message) => Self::Credentials(message),
         }
+    }
+}
+
+/// The largest answer body a client reads by default: far above any page of the API, far
+/// below what would hurt a process.
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// Why the transport stopped reading an answer: carried to [`ApiError::AnswerTooLarge`] as the
+/// source of the transport's error (the hooks can only hand on a `reqwest::Error`).
+#[derive(Debug, thiserror::Error)]
+#[error("the answer is larger than {limit} bytes")]
+pub(crate) struct AnswerTooLarge {
+    pub(crate) limit: usize,
+}
+
+impl AnswerTooLarge {
+    /// The one in `error`'s chain of causes, if any.
+    fn within(error: &reqwest::Error) -> Option<&AnswerTooLarge> {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(error) = cause {
+            if let Some(found) = error.downcast_ref::<AnswerTooLarge>() {
+                return Some(found);
+            }
+            cause = error.source();
+        }
+        None
+    }
+
+    /// A `reqwest::Error` whose cause is this one: a body that fails with it, read (which
+    /// reqwest always reports as an error).
+    pub(crate) async fn into_reqwest(self) -> Option<reqwest::Error> {
+        let failing = reqwest::Body::wrap(FailingBody(Some(self)));
+        let response = reqwest::Response::from(http::Response::new(failing));
+        response.bytes().await.err()
+    }
+}
+
+/// A body whose one frame is an error.
+struct FailingBody(Option<AnswerTooLarge>);
+
+impl http_body::Body for FailingBody {
+    type Data = bytes::Bytes;
+    type Error = AnswerTooLarge;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(Err))
     }
 }
 

@@ -151,6 +151,14 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest answer body read (default [`error::MAX_ANSWER`]); a larger one is not read
+    /// further and is [`ApiError::AnswerTooLarge`], so a server that never stops sending
+    /// cannot fill the memory.
+    pub fn max_answer_bytes(mut self, bytes: usize) -> Self {
+        self.state = self.state.with_max_answer(bytes);
+        self
+    }
+
     /// The clock used for rate-limit waits and backoff (a simulation can replace it).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.state = self.state.with_clock(clock);

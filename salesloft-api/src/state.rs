@@ -18,6 +18,8 @@ pub struct ClientState {
     pub(crate) pacer: Arc<Pacer>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bearer: Arc<BearerHeader>,
+    /// The largest answer body read ([`crate::ClientBuilder::max_answer_bytes`]).
+    pub(crate) max_answer: usize,
 }
 
 impl ClientState {
@@ -28,6 +30,7 @@ impl ClientState {
             pacer: Arc::default(),
             clock: Arc::new(SystemClock),
             bearer: Arc::default(),
+            max_answer: crate::error::MAX_ANSWER,
         }
     }
 
@@ -38,6 +41,11 @@ impl ClientState {
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    pub fn with_max_answer(mut self, bytes: usize) -> Self {
+        self.max_answer = bytes;
         self
     }
 }

@@ -2,11 +2,12 @@
 //! and carry out what [`crate::RetryPolicy::decide`] says of the outcome (401 → refresh once, 429 →
 //! wait for the next minute, 500/502/503/504 and broken connections → backoff).
 //!
-//! For requests the policy may resend, the whole answer is read here, inside the retry loop:
-//! a connection that breaks mid-body, or a 2xx JSON body that does not parse (cut short,
-//! garbage), is a failed attempt like one that never connected; the generated code then
-//! decodes the buffered body.
+//! The whole answer is read here, inside the retry loop, up to the client's largest answer: a
+//! connection that breaks mid-body, or a 2xx JSON body that does not parse (cut short,
+//! garbage), is a failed attempt like one that never connected (sent again if the request may
+//! be); the generated code then decodes the buffered body.
 
+use crate::error::AnswerTooLarge;
 use crate::ratelimit::{RateLimitInfo, request_cost};
 use crate::retry::{Action, Outcome, RetryPolicy, Tries};
 use crate::state::ClientState;
@@ -74,13 +75,7 @@ fn send_with_policy<'a>(
             let Some(request) = copy_to_send(&template) else {
                 return http.execute(template).await;
             };
-            // The body is read here only when a body cut short would be sent again; otherwise
-            // the generated code reads it, and a cut is the same `Connection` error there.
-            let outcome = if retryable {
-                send_once(http, request).await
-            } else {
-                Attempt::from(http.execute(request).await)
-            };
+            let outcome = send_once(http, request, state.max_answer).await;
             let wait = match observe(state, &span, outcome, retryable, &mut tries) {
                 Next::Done(result) => return result,
                 Next::Unauthorized(response) => {
@@ -128,15 +123,8 @@ enum Attempt {
     Broken(Response),
     /// No answer.
     Failed(reqwest::Error),
-}
-
-impl From<reqwest::Result<Response>> for Attempt {
-    fn from(result: reqwest::Result<Response>) -> Self {
-        match result {
-            Ok(response) => Self::Answered(response),
-            Err(e) => Self::Failed(e),
-        }
-    }
+    /// An answer larger than the client reads: not read further, not asked again.
+    TooLarge(reqwest::Error),
 }
 
 /// Reads the answer's rate-limit figures into the pacer and the span, and carries out the
@@ -152,6 +140,7 @@ fn observe(
     let (response, broken) = match outcome {
         Attempt::Answered(response) => (response, false),
         Attempt::Broken(response) => (response, true),
+        Attempt::TooLarge(e) => return Next::Done(Err(e)),
         Attempt::Failed(e) => {
             let failed = Outcome::SendFailed {
                 transient: is_transient(&e),
@@ -221,11 +210,15 @@ async fn after_401(
     }
 }
 
-/// One attempt: sends, then reads the whole body, so that a body that breaks is a failure of
-/// this attempt: a connection dropped mid-body, or a 2xx JSON body that does not parse. The
-/// answer keeps its status, headers (moved, not copied) and URL (for error messages). A body
-/// that comes in one chunk, as small JSON answers do, is kept as it came.
-fn send_once(http: &reqwest::Client, request: Request) -> impl Future<Output = Attempt> + Send {
+/// One attempt: sends, then reads the whole body, up to `max_answer` bytes, so that a body that
+/// breaks is a failure of this attempt: a connection dropped mid-body, or a 2xx JSON body that
+/// does not parse. The answer keeps its status, headers (moved, not copied) and URL (for error
+/// messages). A body that comes in one chunk, as small JSON answers do, is kept as it came.
+fn send_once(
+    http: &reqwest::Client,
+    request: Request,
+    max_answer: usize,
+) -> impl Future<Output = Attempt> + Send {
     use reqwest::ResponseBuilderExt;
     // Sent here, so that the future keeps reqwest's small handle, not the request.
     let sent = http.execute(request);
@@ -237,6 +230,13 @@ fn send_once(http: &reqwest::Client, request: Request) -> impl Future<Output = A
         let mut body = Chunks::default();
         loop {
             match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > max_answer => {
+                    let too_large = AnswerTooLarge { limit: max_answer };
+                    // Boxed: the rare path does not grow every request's future.
+                    if let Some(e) = Box::pin(too_large.into_reqwest()).await {
+                        return Attempt::TooLarge(e);
+                    }
+                }
                 Ok(Some(chunk)) => body.push(chunk),
                 Ok(None) => break,
                 Err(e) => return Attempt::Failed(e),
@@ -292,6 +292,10 @@ impl Chunks {
                 self.rest = Some(all);
             }
         }
+    }
+
+    fn len(&self) -> usize {
+        self.rest.as_ref().map_or(self.first.len(), |all| all.len())
     }
 
     fn into_bytes(self) -> bytes::Bytes {

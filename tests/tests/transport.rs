@@ -313,3 +313,77 @@ async fn a_slow_answer_times_out_unless_the_callers_own_http_client_waits_longer
         .await
         .expect("the caller's client waits");
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_client_reads_is_one_typed_error_and_not_asked_again() {
+    use salesloft_api::{ApiKey, ClientBuilder};
+    use std::sync::Arc;
+    let (sandbox, _) = sandbox_and_client(Config::default(), fast_retries()).await;
+    let builder = || {
+        ClientBuilder::new(Arc::new(ApiKey::new(sandbox.api_key())))
+            .base_url(sandbox.api_base_url())
+            .retry_policy(fast_retries())
+    };
+    // The page's size on the wire.
+    let size = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/people.json?per_page=100",
+            sandbox.api_base_url()
+        ))
+        .bearer_auth(sandbox.api_key())
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    sandbox.clear_requests();
+
+    let small = builder().max_answer_bytes(size / 2).build().unwrap();
+    let err = ApiError::from(small.list_people().per_page(100).send().await.unwrap_err());
+    assert!(
+        matches!(err, ApiError::AnswerTooLarge { limit } if limit == size / 2),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("per_page"), "{err}");
+    assert_eq!(sandbox.requests().len(), 1, "asked again");
+
+    // Below the limit, the same page reads as before.
+    let roomy = builder().max_answer_bytes(size).build().unwrap();
+    roomy.list_people().per_page(100).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_never_stops_sending_cannot_fill_the_memory() {
+    use salesloft_api::{ApiKey, ClientBuilder};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "[".repeat(64 * 1024));
+                while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let client = ClientBuilder::new(Arc::new(ApiKey::new("key")))
+        .base_url(&format!("http://{address}/v2"))
+        .retry_policy(fast_retries())
+        .max_answer_bytes(4 * 1024 * 1024)
+        .build()
+        .unwrap();
+    let err = ApiError::from(client.get_me().send().await.unwrap_err());
+    assert!(matches!(err, ApiError::AnswerTooLarge { .. }), "{err:?}");
+}

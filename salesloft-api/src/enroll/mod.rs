@@ -412,7 +412,9 @@ fn is_fatal(error: &ApiError) -> bool {
             matches!(status.as_u16(), 401 | 403 | 429) || status.is_server_error()
         }
         ApiError::Connection { .. } | ApiError::Credentials(_) => true,
-        ApiError::InvalidResponse { .. } | ApiError::InvalidRequest(_) => false,
+        ApiError::InvalidResponse { .. }
+        | ApiError::AnswerTooLarge { .. }
+        | ApiError::InvalidRequest(_) => false,
     }
 }
 
@@ -607,7 +609,10 @@ async fn add_membership(
 /// Whether a membership request may have taken effect without our hearing of it.
 fn answer_lost(error: &ApiError) -> bool {
     match error {
-        ApiError::Connection { .. } | ApiError::InvalidResponse { .. } => true,
+        // An answer that came but could not be read: the request took effect.
+        ApiError::Connection { .. }
+        | ApiError::InvalidResponse { .. }
+        | ApiError::AnswerTooLarge { .. } => true,
         ApiError::Service { status, .. } => status.is_server_error(),
         _ => false,
     }
