@@ -7,7 +7,7 @@
 //! sends is lost), `_updated_utc` (the record's `updated_at` in UTC, comparable as text),
 //! `_deleted_at` (when a deletion was seen; the row stays as a tombstone).
 
-use salesloft_openapi::schema::{resolve, snake_case};
+use salesloft_openapi::schema::{required_query, resolve, snake_case};
 use serde_json::Value;
 
 /// A column's SQL type, the same words on SQLite and Postgres.
@@ -90,13 +90,7 @@ fn table(doc: &Value, path: &str, item: &Value) -> Option<Table> {
     }
     // A list that needs a parameter the mirror cannot fill (caller ids by `phone_number`) is a
     // lookup, not a resource to mirror.
-    let needs_input = op["parameters"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| resolve(doc, p))
-        .any(|p| p["in"] == "query" && p["required"] == true);
-    if needs_input {
+    if !required_query(doc, op).is_empty() {
         return None;
     }
     let resource = path.strip_prefix("/v2/")?;

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::generic::listing::ListRequest;
 use crate::params::Params;
 use axum::http::{Method, StatusCode};
-use salesloft_openapi::schema::resolve;
+use salesloft_openapi::schema::{required_query, resolve};
 use serde_json::{Map, Value, json};
 
 #[derive(Debug)]
@@ -152,12 +152,9 @@ impl SpecRoute {
 }
 
 fn route_for(doc: &Value, method: Method, segments: Vec<String>, op: &Value) -> SpecRoute {
-    let required_query = op["parameters"]
-        .as_array()
+    let required_query = required_query(doc, op)
         .into_iter()
-        .flatten()
-        .filter(|p| p["in"] == "query" && p["required"] == true)
-        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .map(str::to_string)
         .collect();
     let body_schema = resolve(
         doc,

@@ -21,6 +21,19 @@ pub fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
     schema
 }
 
+/// The names of the query parameters `operation` requires (parameters given by `$ref` are
+/// followed): what a request must carry, and what makes a list a lookup.
+pub fn required_query<'a>(doc: &'a Value, operation: &'a Value) -> Vec<&'a str> {
+    operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|parameter| resolve(doc, parameter))
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .filter_map(|p| p["name"].as_str())
+        .collect()
+}
+
 /// A schema's name in snake case, as the service names events after it:
 /// `CadenceMembership` → `cadence_membership`.
 pub fn snake_case(name: &str) -> String {
@@ -49,5 +62,19 @@ mod tests {
             &serde_json::json!({"type": "string"})
         );
         assert_eq!(snake_case("CadenceMembership"), "cadence_membership");
+    }
+
+    #[test]
+    fn required_query_parameters_are_read_through_references() {
+        let doc: Value = serde_json::json!({
+            "components": {"parameters": {"Phone": {"in": "query", "name": "phone_number", "required": true}}}
+        });
+        let operation = serde_json::json!({"parameters": [
+            {"$ref": "#/components/parameters/Phone"},
+            {"in": "query", "name": "page", "required": false},
+            {"in": "path", "name": "id", "required": true},
+        ]});
+        assert_eq!(required_query(&doc, &operation), ["phone_number"]);
+        assert!(required_query(&doc, &serde_json::json!({})).is_empty());
     }
 }

@@ -5,7 +5,7 @@
 //! per resource, except the small named hooks at the end ([`UNPAGED`], [`USER_REFERENCES`],
 //! [`string_identifier`]).
 
-use salesloft_openapi::schema::{resolve, snake_case};
+use salesloft_openapi::schema::{required_query, resolve, snake_case};
 use serde_json::Value;
 
 /// How a field of a record is made and compared.
@@ -253,10 +253,9 @@ fn resource_of(
         })
         .unwrap_or(IdForm::Integer);
     let params: Vec<&Value> = op["parameters"].as_array().into_iter().flatten().collect();
-    let list_requires = params
-        .iter()
-        .filter(|p| p["in"] == "query" && p["required"] == true)
-        .filter_map(|p| p["name"].as_str().map(str::to_string))
+    let list_requires = required_query(doc, op)
+        .into_iter()
+        .map(str::to_string)
         .collect();
     let filters = params
         .iter()
