@@ -44,6 +44,12 @@ pub enum ApiError {
         "SalesLoft's answer is larger than the {limit} bytes the client reads; ask for fewer records a page (per_page), or raise the client's max_answer_bytes"
     )]
     AnswerTooLarge { limit: usize },
+    /// A list walked by `id[gt]` answered a record at or before the id asked after: it did not
+    /// move past what was read, and reading on would loop.
+    #[error(
+        "SalesLoft answered id {id} when asked for ids after {after}: the list does not move forward; stopped rather than read it again"
+    )]
+    PageRepeated { after: i64, id: i64 },
     /// No token could be had (refresh failed, no credentials): the message says what to do.
     #[error("{0}")]
     Credentials(String),
@@ -87,7 +93,10 @@ impl ApiError {
             Self::Connection { .. } => true,
             // A body cut short may come whole next time; a value of the wrong type will not.
             Self::InvalidResponse { failure, .. } => failure.malformed,
-            Self::AnswerTooLarge { .. } | Self::Credentials(_) | Self::InvalidRequest(_) => false,
+            Self::AnswerTooLarge { .. }
+            | Self::PageRepeated { .. }
+            | Self::Credentials(_)
+            | Self::InvalidRequest(_) => false,
         }
     }
 

@@ -22,8 +22,10 @@ pub struct Cursor {
     pub(crate) within_page: Option<i64>,
     /// After walking that instant: strictly newer records.
     pub(crate) after: bool,
-    /// A whole read: the next page, and the run's mark.
+    /// A whole read: the next page (or, walking by `id[gt]`, the last id read), and the run's
+    /// mark.
     pub(crate) page: Option<i64>,
+    pub(crate) after_id: Option<i64>,
     pub(crate) run: Option<String>,
 }
 

@@ -7,6 +7,8 @@ use crate::db::{database, save_cursor, write_page};
 use crate::schema::Table;
 use crate::{Mirror, MirrorError, PER_PAGE, Patience, Progress, Report, now, page_cost};
 use chrono::{DateTime, Utc};
+use salesloft_api::pagination::next_after_id;
+use salesloft_openapi::schema::ListPaging;
 use serde_json::{Map, Value};
 use sqlx::Row;
 
@@ -95,8 +97,9 @@ impl Mirror {
         }
     }
 
-    /// A list without `updated_at` filters, read whole by page number; rows the read no
-    /// longer finds are marked deleted when it is complete.
+    /// A list without `updated_at` filters, read whole by page number (or by `id[gt]`, for
+    /// the lists that take no page number); rows the read no longer finds are marked deleted
+    /// when it is complete.
     pub(crate) async fn read_whole(
         &self,
         client: &salesloft_api::Client,
@@ -106,12 +109,16 @@ impl Mirror {
     ) -> Result<(), MirrorError> {
         let mut cursor = self.cursor(&table.resource).await?;
         let run = cursor.run.clone().unwrap_or_else(now);
+        let by_id = table.paging == ListPaging::AfterId;
         let mut page = cursor.page.unwrap_or(1);
+        let mut after_id = cursor.after_id;
         loop {
-            let query = vec![
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("page".to_string(), page.to_string()),
-            ];
+            let mut query = vec![("per_page".to_string(), PER_PAGE.to_string())];
+            match (by_id, after_id) {
+                (false, _) => query.push(("page".to_string(), page.to_string())),
+                (true, Some(after)) => query.push(("id[gt]".to_string(), after.to_string())),
+                (true, None) => {}
+            }
             let first = report.requests == 0;
             let listed = list_page(self.patience, client, table, &query, page, first).await?;
             let ListPage { data, next, total } = listed;
@@ -126,9 +133,19 @@ impl Mirror {
             report.requests += 1;
             report.cost += page_cost(page);
             let records: Vec<&Map<String, Value>> = data.iter().collect();
-            let last = next.is_none() || data.is_empty();
+            let last = if by_id {
+                let ids: Vec<i64> = data
+                    .iter()
+                    .filter_map(|r| r.get("id").and_then(Value::as_i64))
+                    .collect();
+                after_id = next_after_id(after_id, &ids, PER_PAGE)?;
+                after_id.is_none()
+            } else {
+                next.is_none() || data.is_empty()
+            };
             cursor = Cursor {
-                page: Some(page + 1),
+                page: Some(page + 1).filter(|_| !by_id),
+                after_id,
                 run: Some(run.clone()),
                 ..Cursor::default()
             };

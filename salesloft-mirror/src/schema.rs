@@ -7,7 +7,7 @@
 //! sends is lost), `_updated_utc` (the record's `updated_at` in UTC, comparable as text),
 //! `_deleted_at` (when a deletion was seen; the row stays as a tombstone).
 
-use salesloft_openapi::schema::{required_query, resolve, snake_case};
+use salesloft_openapi::schema::{ListPaging, list_paging, required_query, resolve, snake_case};
 use serde_json::Value;
 
 /// A column's SQL type, the same words on SQLite and Postgres.
@@ -58,6 +58,8 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// Whether the list takes `updated_at[gt]` and friends (incremental by polling).
     pub incremental: bool,
+    /// How a whole read walks the list: by page number, or by `id[gt]` (bulk jobs).
+    pub paging: ListPaging,
     /// The webhook event prefix (`note`), from the record schema's name.
     pub singular: String,
 }
@@ -124,6 +126,7 @@ fn table(doc: &Value, path: &str, item: &Value) -> Option<Table> {
         resource,
         columns,
         incremental,
+        paging: list_paging(doc, op),
     })
 }
 

@@ -421,3 +421,40 @@ async fn a_storm_is_waited_out_with_patience() {
     let statuses: Vec<u16> = sandbox.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 503).count(), storm);
 }
+
+/// Bulk jobs take `id[gt]` and no page number: a whole read walks them by the last id (250
+/// jobs: three requests, never `page`), and a second read finds every row still there.
+async fn lists_paged_by_id(url: &str) {
+    let (sandbox, client) = salesloft_testkit::unmetered().await;
+    sandbox.seed("bulk_jobs", 250, 1_000, 9).unwrap();
+    let mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    let reports = run(&mirror, &client, &["bulk_jobs"]).await;
+    assert!(reports[0].failed.is_none(), "{reports:?}");
+    assert_eq!((reports[0].rows, reports[0].requests), (250, 3));
+    let queries: Vec<String> = sandbox
+        .requests()
+        .iter()
+        .map(|r| r.query.clone().unwrap_or_default())
+        .collect();
+    let asks = |name: &str| {
+        let name = name.to_string();
+        move |query: &&String| {
+            query
+                .split('&')
+                .any(|pair| pair.split('=').next() == Some(&name))
+        }
+    };
+    assert_eq!(
+        queries.iter().filter(asks("page")).count(),
+        0,
+        "{queries:?}"
+    );
+    assert_eq!(
+        queries.iter().filter(asks("id%5Bgt%5D")).count(),
+        2,
+        "{queries:?}"
+    );
+    let again = run(&mirror, &client, &["bulk_jobs"]).await;
+    assert_eq!((again[0].rows, again[0].deleted), (250, 0));
+}
+on_both_backends!(a_list_paged_by_id_is_read_by_the_last_id, lists_paged_by_id);

@@ -569,6 +569,39 @@ async fn a_bulk_job_sends_its_records_events_and_its_completion() {
     );
 }
 
+/// A list that declares `id[gt]` and no `page` (bulk jobs) answers in ascending id order,
+/// whatever `page` or sort is asked, so a walk by the last id sees every record once.
+#[tokio::test]
+async fn a_list_paged_by_id_is_walked_by_the_last_id() {
+    let api = Api::start().await;
+    api.sandbox.seed("bulk_jobs", 150, 1_000, 7).unwrap();
+    let mut seen: Vec<i64> = Vec::new();
+    let mut after: Option<i64> = None;
+    loop {
+        let query = after.map_or(String::new(), |id| format!("&id[gt]={id}"));
+        let page = api
+            .get(&format!(
+                "/v2/bulk_jobs?per_page=100&sort_direction=DESC&page=2{query}"
+            ))
+            .await;
+        let ids: Vec<i64> = page.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| job["id"].as_i64().unwrap())
+            .collect();
+        if ids.is_empty() {
+            break;
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        after = ids.last().copied();
+        seen.extend(ids);
+    }
+    assert_eq!(seen.len(), 150);
+    seen.dedup();
+    assert_eq!(seen.len(), 150);
+}
+
 /// Subscribes a receiver that is never there to each event type.
 async fn subscribe(api: &Api, events: &[&str]) {
     for event in events {

@@ -34,6 +34,35 @@ pub fn required_query<'a>(doc: &'a Value, operation: &'a Value) -> Vec<&'a str> 
         .collect()
 }
 
+/// How a list operation is walked, as its parameters declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListPaging {
+    /// `page` and `per_page`: page numbers.
+    Pages,
+    /// `id[gt]` and no `page`: ascending ids, each request after the last id seen (bulk jobs).
+    AfterId,
+    /// Neither: one answer holds the whole list.
+    Whole,
+}
+
+/// How `operation` (a list) is walked.
+pub fn list_paging(doc: &Value, operation: &Value) -> ListPaging {
+    let declares = |name: &str| {
+        operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|parameter| resolve(doc, parameter)["name"] == name)
+    };
+    if declares("page") {
+        ListPaging::Pages
+    } else if declares("id[gt]") {
+        ListPaging::AfterId
+    } else {
+        ListPaging::Whole
+    }
+}
+
 /// A schema's name in snake case, as the service names events after it:
 /// `CadenceMembership` → `cadence_membership`.
 pub fn snake_case(name: &str) -> String {
@@ -76,5 +105,26 @@ mod tests {
         ]});
         assert_eq!(required_query(&doc, &operation), ["phone_number"]);
         assert!(required_query(&doc, &serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn a_list_is_walked_as_its_parameters_declare() {
+        let doc = serde_json::json!({});
+        let op = |names: &[&str]| {
+            let parameters: Vec<Value> = names
+                .iter()
+                .map(|n| serde_json::json!({"in": "query", "name": n}))
+                .collect();
+            serde_json::json!({ "parameters": parameters })
+        };
+        assert_eq!(
+            list_paging(&doc, &op(&["per_page", "page", "id[gt]"])),
+            ListPaging::Pages
+        );
+        assert_eq!(
+            list_paging(&doc, &op(&["id[gt]", "per_page"])),
+            ListPaging::AfterId
+        );
+        assert_eq!(list_paging(&doc, &op(&["ids[]"])), ListPaging::Whole);
     }
 }

@@ -163,3 +163,57 @@ async fn records_sharing_one_updated_at_are_synced_once_without_looping() {
     let (nothing, _, _) = sync_all(&client, cursor).await;
     assert!(nothing.is_empty());
 }
+
+/// Bulk jobs page by `id[gt]`: 0, 99, 100, 150 and 250 jobs are each walked whole, once, with
+/// one request per `per_page` records (and one more only when the last page is full).
+#[tokio::test]
+async fn the_id_stream_walks_a_list_paged_by_id_whole_and_once() {
+    use salesloft_api::pagination::{id_number, items_after_id};
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    for (count, more) in [(0usize, 0), (99, 99), (100, 1), (150, 50), (250, 100)] {
+        sandbox
+            .seed("bulk_jobs", more, 1_000, count as u64)
+            .unwrap();
+        sandbox.clear_requests();
+        let jobs = items_after_id(
+            50,
+            |job: &salesloft_api::types::BulkJob| id_number(&job.id),
+            |after| {
+                let list = client.list_bulk_jobs().per_page(50);
+                match after {
+                    Some(after) => list.id_gt(after),
+                    None => list,
+                }
+                .send()
+            },
+        );
+        let ids: Vec<i64> = jobs
+            .map_ok(|job| id_number(&job.id).unwrap())
+            .try_collect()
+            .await
+            .unwrap();
+        let unique: HashSet<i64> = ids.iter().copied().collect();
+        assert_eq!((ids.len(), unique.len()), (count, count));
+        assert_eq!(sandbox.requests().len(), count / 50 + 1, "{count} jobs");
+    }
+}
+
+/// A service that ignores `id[gt]` answers the first page again: the stream stops with an
+/// error after two requests instead of looping.
+#[tokio::test]
+async fn a_list_that_does_not_move_past_the_last_id_is_an_error_not_a_loop() {
+    use salesloft_api::ApiError;
+    use salesloft_api::pagination::{id_number, items_after_id};
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::none()).await;
+    sandbox.seed("bulk_jobs", 120, 1_000, 3).unwrap();
+    sandbox.clear_requests();
+    let jobs = items_after_id(
+        50,
+        |job: &salesloft_api::types::BulkJob| id_number(&job.id),
+        // Never sends `id[gt]`: every answer is the first page.
+        |_| client.list_bulk_jobs().per_page(50).send(),
+    );
+    let error = jobs.try_collect::<Vec<_>>().await.unwrap_err();
+    assert!(matches!(error, ApiError::PageRepeated { .. }), "{error:?}");
+    assert_eq!(sandbox.requests().len(), 2);
+}

@@ -8,6 +8,7 @@ use salesloft_api::sync::{IncrementalSync, SyncCursor};
 use salesloft_api::{Client, RetryPolicy, sync_request};
 use salesloft_mock::spec_routes::SpecRoutes;
 use salesloft_mock::{Config, Sandbox, SandboxHandle};
+use salesloft_openapi::schema::ListPaging;
 use serde_json::{Value, json};
 
 const COUNT: usize = 250;
@@ -55,14 +56,16 @@ async fn sync_resource(
     }
 }
 
-/// Walks a list by page number (100 a page) over HTTP, decoding each page with the list
-/// operation's generated type: every record's id. A list that cannot be asked without some
-/// query parameters (a lookup by phone number) is asked with them, and refused without them.
+/// Walks a list by page number, or by `id[gt]` where it takes no page number (100 a page),
+/// over HTTP, decoding each page with the list operation's generated type: every record's id.
+/// A list that cannot be asked without some query parameters (a lookup by phone number) is
+/// asked with them, and refused without them.
 async fn walk(
     sandbox: &SandboxHandle,
     path: &str,
     operation: &str,
     required: &[String],
+    paging: ListPaging,
 ) -> Vec<Value> {
     let decoder = OPERATIONS
         .iter()
@@ -79,12 +82,14 @@ async fn walk(
         .iter()
         .map(|name| format!("&{name}=%2B15555550100"))
         .collect();
-    let mut ids = Vec::new();
-    for page in 1.. {
-        let url = format!(
-            "{}{path}?per_page=100&page={page}{asked}",
-            sandbox.api_base_url()
-        );
+    let mut ids: Vec<Value> = Vec::new();
+    for page in 1..=100 {
+        let at = match (paging, ids.last()) {
+            (ListPaging::AfterId, Some(last)) => format!("&id[gt]={last}"),
+            (ListPaging::AfterId, None) => String::new(),
+            _ => format!("&page={page}"),
+        };
+        let url = format!("{}{path}?per_page=100{at}{asked}", sandbox.api_base_url());
         let response = http
             .get(url)
             .bearer_auth(sandbox.api_key())
@@ -100,11 +105,15 @@ async fn walk(
         let body: Value = serde_json::from_slice(&body).unwrap();
         let data = body["data"].as_array().unwrap();
         ids.extend(data.iter().map(|r| r["id"].clone()));
-        if body["metadata"]["paging"]["next_page"].is_null() {
-            break;
+        let last = match paging {
+            ListPaging::AfterId => data.len() < 100,
+            _ => body["metadata"]["paging"]["next_page"].is_null(),
+        };
+        if last {
+            return ids;
         }
     }
-    ids
+    panic!("{path} did not end within 100 pages")
 }
 
 fn requests_to(sandbox: &SandboxHandle, path: &str) -> usize {
@@ -170,7 +179,14 @@ async fn every_list_resource_is_seeded_read_changed_and_deleted() {
             supports.push("incremental");
             ids
         } else {
-            walk(&sandbox, &path, &list.operation_id, &resource.list_requires).await
+            walk(
+                &sandbox,
+                &path,
+                &list.operation_id,
+                &resource.list_requires,
+                resource.paging,
+            )
+            .await
         };
         let mut unique = ids.iter().map(Value::to_string).collect::<Vec<_>>();
         unique.sort();

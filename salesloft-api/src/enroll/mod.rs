@@ -414,6 +414,7 @@ fn is_fatal(error: &ApiError) -> bool {
         ApiError::Connection { .. } | ApiError::Credentials(_) => true,
         ApiError::InvalidResponse { .. }
         | ApiError::AnswerTooLarge { .. }
+        | ApiError::PageRepeated { .. }
         | ApiError::InvalidRequest(_) => false,
     }
 }

@@ -260,6 +260,7 @@ mod tests {
                 })
                 .collect(),
             incremental: true,
+            paging: salesloft_openapi::schema::ListPaging::Pages,
             singular: "wide".into(),
         }
     }

@@ -2,10 +2,10 @@
 //! operation (39 of them: the two lists under a bulk job belong to the bulk-job flow), with
 //! the fields of its record schema, the filters its list declares and the writes the spec
 //! has for it. Every table of the sandbox is driven by one of these; nothing here is written
-//! per resource, except the small named hooks at the end ([`UNPAGED`], [`USER_REFERENCES`],
+//! per resource, except the small named hooks at the end ([`USER_REFERENCES`],
 //! [`string_identifier`]).
 
-use salesloft_openapi::schema::{required_query, resolve, snake_case};
+use salesloft_openapi::schema::{ListPaging, list_paging, required_query, resolve, snake_case};
 use serde_json::Value;
 
 /// How a field of a record is made and compared.
@@ -74,7 +74,9 @@ pub struct Resource {
     pub filters: Vec<Filter>,
     /// What `sort_by` accepts; empty when the list declares no `sort_by`.
     pub sortable: Vec<String>,
-    pub paged: bool,
+    /// How the list is walked, as its parameters declare: pages, ids after the last one
+    /// (answered in ascending id order), or whole (without `paging`).
+    pub paging: ListPaging,
     pub get: bool,
     pub create: bool,
     pub update: bool,
@@ -101,9 +103,6 @@ impl Resource {
             .any(|f| matches!(f, Filter::Bracket { field, .. } if field == "updated_at"))
     }
 }
-
-/// Lists the service sends without `paging` (SERVICE.md §2).
-pub const UNPAGED: &[&str] = &["groups", "webhook_subscriptions"];
 
 /// Embedded references that name a user by role rather than by resource.
 pub const USER_REFERENCES: &[&str] = &[
@@ -310,7 +309,7 @@ fn resource_of(
     Some(Resource {
         segments: name.split('/').map(str::to_string).collect(),
         singular: snake_case(&schema),
-        paged: !UNPAGED.contains(&name.as_str()),
+        paging: list_paging(doc, op),
         get: has(&one, "get"),
         create,
         update,

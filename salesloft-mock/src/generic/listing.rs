@@ -94,6 +94,14 @@ impl ListRequest {
         })
     }
 
+    /// The first page in ascending id order, whatever was asked: a list walked by `id[gt]`.
+    pub fn by_ascending_id(&mut self) {
+        self.page = 1;
+        self.sort = SortKey::Id;
+        self.sort_by = "id".into();
+        self.descending = false;
+    }
+
     fn compare(&self, a: &Record, b: &Record) -> Ordering {
         let by_key = match &self.sort {
             SortKey::UpdatedAt => a.updated_at.cmp(&b.updated_at),

@@ -19,6 +19,7 @@ use crate::params::Comparison;
 use crate::store::Store;
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, NaiveDate, Utc};
+use salesloft_openapi::schema::ListPaging;
 use serde_json::{Map, Value, json};
 
 pub use crate::generic::table::guid_of;
@@ -127,16 +128,21 @@ pub fn list_with(
 ) -> Result<Reply, ApiError> {
     require(call, &resource.list_requires)?;
     let mut request = ListRequest::parse(call.params, &resource.sortable)?;
-    if !resource.paged {
+    match resource.paging {
+        ListPaging::Pages => {}
+        // Walked by `id[gt]`: `page` is not taken, ids ascend.
+        ListPaging::AfterId => request.by_ascending_id(),
         // An unpaged list is the whole list.
-        request.page = 1;
-        request.per_page = u64::MAX;
+        ListPaging::Whole => {
+            request.page = 1;
+            request.per_page = u64::MAX;
+        }
     }
     let filters = Filters::parse(resource, call, hooked)?;
     let mut body = request.respond(table(store, resource).rows.values(), |r| {
         filters.keep(r) && extra(r)
     });
-    if !resource.paged
+    if resource.paging == ListPaging::Whole
         && let Some(metadata) = body["metadata"].as_object_mut()
     {
         metadata.remove("paging");
