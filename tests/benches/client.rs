@@ -13,6 +13,8 @@
 //!
 //! Ends with `name=value` lines, one per figure.
 
+mod common;
+
 use futures::TryStreamExt;
 use salesloft_api::sync::{IncrementalSync, SyncCursor};
 use salesloft_api::{BoxFuture, Client, ClientBuilder, RetryPolicy, sync_request};
@@ -47,19 +49,18 @@ impl Drop for Mock {
 
 impl Mock {
     fn start() -> Self {
-        let binary = std::env::var("SALESLOFT_MOCK_BIN").unwrap_or_else(|_| {
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../target/release/salesloft-mock"
-            )
-            .to_string()
-        });
+        let binary = std::env::var("SALESLOFT_MOCK_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| common::release_binary("salesloft-mock"));
         let mut child = Command::new(&binary)
             .args(["--port", "0", "--rate-limit", "1000000000"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start {binary} ({e}); run `cargo xtask bench client`")
+                panic!(
+                    "cannot start {} ({e}); run `cargo xtask bench client`",
+                    binary.display()
+                )
             });
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let (mut base, mut api_key) = (String::new(), String::new());

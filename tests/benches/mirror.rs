@@ -13,9 +13,11 @@
 //! `mirror_ingest_per_second` (rows written a second with the network taken out); and the
 //! peak resident memory of the `demo mirror` process with 5,000 and 50,000 people.
 
+mod common;
+
 use rand::{Rng, SeedableRng};
 use salesloft_api::{ApiKey, ClientBuilder};
-use salesloft_mirror::{Mirror, Table, follow};
+use salesloft_mirror::{Mirror, follow};
 use salesloft_mock::webhooks::WebhookFault;
 use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use serde_json::{Map, Value, json};
@@ -158,7 +160,7 @@ async fn run(backend: &str, url: &str) {
             }
         })
         .sum();
-    let (missing, extra, stale) = compare(&sandbox, &mirror, &tables).await;
+    let (missing, extra, stale) = common::compare(&sandbox, &mirror, &tables).await;
     println!("mirror_missing={missing}");
     println!("mirror_extra={extra}");
     println!("mirror_stale={stale}");
@@ -245,45 +247,6 @@ async fn change_and_delete(sandbox: &SandboxHandle) -> HashMap<String, usize> {
         .collect()
 }
 
-/// Rows missing from the mirror, rows it has that the sandbox has not, and rows whose
-/// `updated_at` is not the sandbox's.
-async fn compare(
-    sandbox: &SandboxHandle,
-    mirror: &Mirror,
-    tables: &[Table],
-) -> (usize, usize, usize) {
-    let (mut missing, mut extra, mut stale) = (0, 0, 0);
-    for table in tables {
-        let truth: HashMap<String, Option<String>> = sandbox
-            .records(&table.resource)
-            .iter()
-            .map(|r| {
-                let id = salesloft_mirror::db::text_of(&r["id"]).unwrap_or_default();
-                let at = r["updated_at"].as_str().and_then(salesloft_mirror::db::utc);
-                (id, at)
-            })
-            .collect();
-        let rows: HashMap<String, Option<String>> = mirror
-            .dump(table)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|row| row["_deleted_at"].is_null())
-            .map(|row| {
-                let id = row["id"].as_str().unwrap_or_default().to_string();
-                (id, row["_updated_utc"].as_str().map(str::to_string))
-            })
-            .collect();
-        missing += truth.keys().filter(|id| !rows.contains_key(*id)).count();
-        extra += rows.keys().filter(|id| !truth.contains_key(*id)).count();
-        stale += truth
-            .iter()
-            .filter(|(id, at)| rows.get(*id).is_some_and(|mine| mine != *at))
-            .count();
-    }
-    (missing, extra, stale)
-}
-
 /// Peak resident memory of `demo mirror --only people` (the release binary) with `people`
 /// people in the sandbox, read from the process while it runs.
 async fn peak_rss_mb(people: usize) -> u64 {
@@ -295,8 +258,8 @@ async fn peak_rss_mb(people: usize) -> u64 {
     sandbox.seed("people", people, 1_000, 5).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("rss.db").display());
-    let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/salesloft");
-    let mut child = std::process::Command::new(binary)
+    let binary = common::release_binary("salesloft");
+    let mut child = std::process::Command::new(&binary)
         .args(["mirror", "--only", "people", "--db", &db, "--json"])
         .env("SALESLOFT_API_KEY", sandbox.api_key())
         .env("SALESLOFT_API_BASE_URL", sandbox.api_base_url())

@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|client|webhooks|enroll|mirror>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|client|webhooks|enroll|mirror|faults>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -19,6 +19,8 @@ pub enum Which {
     /// Mirroring a team of 50,000 people into SQLite and Postgres, with changes, deletions,
     /// webhook faults and 5 kills.
     Mirror,
+    /// `salesloft mirror` of 1,500 people with one fault of each kind, and a storm of 40.
+    Faults,
     /// A clean build of a program using salesloft-api against the same on bare reqwest.
     Build,
 }
@@ -30,6 +32,7 @@ pub fn run(which: Which) -> Result<()> {
         Which::Webhooks => ("tests", "webhooks"),
         Which::Enroll => ("tests", "enroll"),
         Which::Mirror => ("tests", "mirror"),
+        Which::Faults => ("tests", "faults"),
         Which::Build => bail!("`bench build` is not a bench target (build_time.rs runs it)"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -37,7 +40,7 @@ pub fn run(which: Which) -> Result<()> {
     // memory as the demo's own process.
     let binary = match which {
         Which::Client => Some(("salesloft-mock", "salesloft-mock")),
-        Which::Mirror => Some(("demo", "salesloft")),
+        Which::Mirror | Which::Faults => Some(("demo", "salesloft")),
         _ => None,
     };
     if let Some((package, bin)) = binary {

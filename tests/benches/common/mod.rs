@@ -1,0 +1,57 @@
+//! What the benchmarks share: the release binaries they run, and the
+//! comparison of a mirror with the sandbox's records.
+#![allow(dead_code)] // each benchmark uses a part of it
+
+use salesloft_mirror::{Mirror, Table};
+use salesloft_mock::SandboxHandle;
+use std::collections::HashMap;
+
+/// Rows missing from the mirror, rows it has that the sandbox has not, and rows whose
+/// `updated_at` is not the sandbox's.
+pub async fn compare(
+    sandbox: &SandboxHandle,
+    mirror: &Mirror,
+    tables: &[Table],
+) -> (usize, usize, usize) {
+    let (mut missing, mut extra, mut stale) = (0, 0, 0);
+    for table in tables {
+        let truth: HashMap<String, Option<String>> = sandbox
+            .records(&table.resource)
+            .iter()
+            .map(|r| {
+                let id = salesloft_mirror::db::text_of(&r["id"]).unwrap_or_default();
+                let at = r["updated_at"].as_str().and_then(salesloft_mirror::db::utc);
+                (id, at)
+            })
+            .collect();
+        let rows: HashMap<String, Option<String>> = mirror
+            .dump(table)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|row| row["_deleted_at"].is_null())
+            .map(|row| {
+                let id = row["id"].as_str().unwrap_or_default().to_string();
+                (id, row["_updated_utc"].as_str().map(str::to_string))
+            })
+            .collect();
+        missing += truth.keys().filter(|id| !rows.contains_key(*id)).count();
+        extra += rows.keys().filter(|id| !truth.contains_key(*id)).count();
+        stale += truth
+            .iter()
+            .filter(|(id, at)| rows.get(*id).is_some_and(|mine| mine != *at))
+            .count();
+    }
+    (missing, extra, stale)
+}
+
+/// The release binary `name` beside this benchmark's own (`<target>/release/deps/..`),
+/// wherever the target folder is (`CARGO_TARGET_DIR` included); `cargo xtask bench` builds it.
+pub fn release_binary(name: &str) -> std::path::PathBuf {
+    let bench = std::env::current_exe().expect("the benchmark's own path");
+    let release = bench
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("a benchmark lives in <target>/release/deps");
+    release.join(name)
+}
