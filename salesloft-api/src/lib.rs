@@ -14,6 +14,7 @@
 // The generated code names `::salesloft_api::Id` (it is also generated in other crates).
 extern crate self as salesloft_api;
 
+pub mod bulk;
 pub mod clock;
 pub mod decode;
 pub mod enroll;

@@ -3,7 +3,7 @@
 
 use super::accounts::{create_account, domain_key, update_account};
 use super::ok;
-use super::people::{create_person, email_key, update_person};
+use super::people::{create_person, email_key, has_email_key, update_person};
 use crate::call::{Call, Reply};
 use crate::error::ApiError;
 use crate::generic::table::Record;
@@ -57,11 +57,12 @@ fn upsert(store: &mut Store, call: &Call, kind: Upsert) -> Result<Reply, ApiErro
         Upsert::Person => &store.people,
         Upsert::Account => &store.accounts,
     };
+    let value_key = email_key(&value);
     let same = |record: &Record| match key {
         "id" => record.id.to_string() == value,
         "email_address" => record
             .str_field(key)
-            .is_some_and(|e| email_key(e) == email_key(&value)),
+            .is_some_and(|e| has_email_key(e, &value_key)),
         "domain" => record
             .str_field(key)
             .is_some_and(|d| domain_key(d) == domain_key(&value)),
