@@ -18,7 +18,7 @@
 //! use salesloft_api::bulk::{self, JobType};
 //! let mut job = bulk::create(&client, JobType::PersonUpsert, "leads").await?;
 //! bulk::upload(&client, &mut job, &people, &mut |saved| { /* save `saved` */ }).await?;
-//! bulk::run(&client, &mut job, &bulk::Polling::default(), None).await?;
+//! bulk::run(&client, &mut job, &bulk::Polling::default(), None, &mut |_| {}).await?;
 //! let results = bulk::results::<salesloft_api::types::Person>(&client, &job);
 //! futures::pin_mut!(results);
 //! while let Some(result) = results.try_next().await? {
@@ -215,12 +215,13 @@ pub async fn upload<R: Serialize>(
 
 /// Marks the job ready (once) and waits for it to be done: polling with [`Polling`]'s backoff,
 /// or at once when `completed` is notified (a `bulk_job_completed` delivery to the caller's
-/// receiver, say).
+/// receiver, say). `on_poll` sees the job at each poll (its `processed` of `total`).
 pub async fn run(
     client: &Client,
     state: &mut JobState,
     polling: &Polling,
     completed: Option<Arc<tokio::sync::Notify>>,
+    on_poll: &mut (dyn FnMut(&crate::types::BulkJob) + Send),
 ) -> Result<crate::types::BulkJob, BulkError> {
     if !state.ready {
         client
@@ -235,6 +236,7 @@ pub async fn run(
     let mut wait = polling.first;
     loop {
         let job = get_job(client, state.job_id).await?;
+        on_poll(&job);
         if job.state.as_deref() == Some("done") {
             state.done = true;
             return Ok(job);

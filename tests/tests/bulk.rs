@@ -63,7 +63,7 @@ async fn a_job_upserts_every_record_and_reads_each_result_typed() {
         .await
         .unwrap();
     assert_eq!(steps, [5_000, 6_000]);
-    let done = bulk::run(&client, &mut job, &Polling::default(), None)
+    let done = bulk::run(&client, &mut job, &Polling::default(), None, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(
@@ -121,9 +121,15 @@ async fn an_upload_whose_answer_was_lost_is_not_sent_again() {
         .filter(|r| r.method == "POST")
         .count();
     assert_eq!(uploads, 1, "only the 2,000 not counted yet");
-    let done = bulk::run(&client, &mut resumed, &Polling::default(), None)
-        .await
-        .unwrap();
+    let done = bulk::run(
+        &client,
+        &mut resumed,
+        &Polling::default(),
+        None,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(done.total, Some(7_000));
     assert_eq!(people_named_bulk(&sandbox), 7_000);
 
@@ -150,7 +156,7 @@ async fn results_resume_after_the_last_one_read() {
     bulk::upload(&client, &mut job, &records, &mut |_| {})
         .await
         .unwrap();
-    bulk::run(&client, &mut job, &Polling::default(), None)
+    bulk::run(&client, &mut job, &Polling::default(), None, &mut |_| {})
         .await
         .unwrap();
     let all = all_results(&client, &job).await;

@@ -2,7 +2,7 @@
 //! on the cadence added; a run killed in any phase resumes without duplicating anything; a
 //! refused row does not stop the others; the budget share is kept.
 
-use salesloft_api::enroll::{self, Journal, Lead, Outcome, Phase, Progress, RowReport};
+use salesloft_api::enroll::{self, Journal, Lead, Outcome, PeoplePath, Phase, Progress, RowReport};
 use salesloft_api::{Client, RetryPolicy};
 use salesloft_mock::{Config, Fault, SandboxHandle};
 use salesloft_testkit::sandbox_and_client;
@@ -40,7 +40,18 @@ async fn run(
     rows: &[enroll::Row],
     journal: &mut Journal,
 ) -> Vec<RowReport> {
-    enroll::enroll(client, cadence_id(sandbox), rows, journal, &mut |_| {})
+    run_on(client, sandbox, rows, PeoplePath::Auto, journal).await
+}
+
+async fn run_on(
+    client: &Client,
+    sandbox: &SandboxHandle,
+    rows: &[enroll::Row],
+    path: PeoplePath,
+    journal: &mut Journal,
+) -> Vec<RowReport> {
+    let cadence = cadence_id(sandbox);
+    enroll::enroll_on(client, cadence, rows, path, journal, &mut |_| {})
         .await
         .unwrap()
 }
@@ -60,6 +71,15 @@ fn outcomes(reports: &[RowReport]) -> HashMap<String, usize> {
 
 #[tokio::test]
 async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
+    enrolled_at_the_fewest_requests(PeoplePath::OneByOne).await;
+}
+
+#[tokio::test]
+async fn a_list_is_enrolled_with_its_people_in_one_bulk_job() {
+    enrolled_at_the_fewest_requests(PeoplePath::Auto).await;
+}
+
+async fn enrolled_at_the_fewest_requests(path: PeoplePath) {
     let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
     for i in 0..5 {
         salesloft_testkit::already_on_cadence(
@@ -81,7 +101,7 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
     let rows = enroll::validate(input);
     let before = sandbox.requests().len();
     let dir = tempfile::tempdir().unwrap();
-    let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+    let reports = run_on(&client, &sandbox, &rows, path, &mut journal(&dir, &sandbox)).await;
 
     let counts = outcomes(&reports);
     assert_eq!(counts["Created"], 35, "{counts:?}");
@@ -91,13 +111,19 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
         "a bad email and a duplicate in another case"
     );
     assert_eq!(salesloft_testkit::duplicates(&sandbox), 0);
-    // 4 account upserts, 40 person upserts, 1 membership page, 35 memberships.
-    assert_eq!(sandbox.requests().len() - before, 4 + 40 + 1 + 35);
-    let plan = enroll::Plan::of(&rows);
+    // 4 account upserts, the people (40 upserts, or a job: queue check, create, job read,
+    // upload, ready, poll, 1 results page), 1 membership page, 35 memberships.
+    let people = match path {
+        PeoplePath::OneByOne => 40,
+        PeoplePath::Auto => 7,
+    };
+    assert_eq!(sandbox.requests().len() - before, 4 + people + 1 + 35);
+    let plan = enroll::Plan::on(&rows, path);
     assert_eq!(
         (plan.valid, plan.invalid, plan.domains, plan.cost),
-        (40, 2, 4, 4 + 80 + 1)
+        (40, 2, 4, 4 + people as u64 + 1 + 40)
     );
+    assert_eq!(plan.people_by_job, path == PeoplePath::Auto);
     let first = &reports[0];
     assert!(
         first.person_id.is_some() && first.company_id.is_some() && first.membership_id.is_some()
@@ -117,13 +143,19 @@ async fn a_list_is_enrolled_with_each_company_once_at_the_fewest_requests() {
 
 #[tokio::test]
 async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
-    for (phase, at) in [
-        (Phase::Companies, 3),
-        (Phase::People, 10),
-        (Phase::Memberships, 10),
+    // One by one (30 rows), and through a bulk job (250 rows: killed after the upload, before
+    // the job runs, and after its first page of results).
+    for (path, count, phase, at) in [
+        (PeoplePath::OneByOne, 30, Phase::Companies, 3),
+        (PeoplePath::OneByOne, 30, Phase::People, 10),
+        (PeoplePath::OneByOne, 30, Phase::Memberships, 10),
+        (PeoplePath::Auto, 250, Phase::Companies, 3),
+        (PeoplePath::Auto, 250, Phase::People, 0),
+        (PeoplePath::Auto, 250, Phase::People, 100),
+        (PeoplePath::Auto, 250, Phase::Memberships, 10),
     ] {
         let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
-        let rows = enroll::validate(leads(30, 6));
+        let rows = enroll::validate(leads(count, 6));
         let dir = tempfile::tempdir().unwrap();
         let kill = Arc::new(tokio::sync::Notify::new());
         let trigger = kill.clone();
@@ -135,14 +167,15 @@ async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
         };
         // The run is dropped mid-flight, as a killed process stops: requests in the air may
         // or may not have reached the sandbox.
+        let cadence = cadence_id(&sandbox);
         tokio::select! {
-            _ = enroll::enroll(&client, cadence_id(&sandbox), &rows, &mut journal1, &mut on_progress) => {
-                panic!("the run was to be killed in {phase:?}")
+            _ = enroll::enroll_on(&client, cadence, &rows, path, &mut journal1, &mut on_progress) => {
+                panic!("the run was to be killed in {phase:?} at {at}")
             }
             _ = kill.notified() => {}
         }
         drop(journal1);
-        let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+        let reports = run_on(&client, &sandbox, &rows, path, &mut journal(&dir, &sandbox)).await;
         assert_eq!(salesloft_testkit::duplicates(&sandbox), 0, "{phase:?}");
         assert!(
             reports.iter().all(|r| matches!(
@@ -152,7 +185,9 @@ async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
             "{phase:?}: {reports:?}"
         );
         let on_cadence = sandbox.records("cadence_memberships").len();
-        assert_eq!(on_cadence, 30, "{phase:?}: everyone on the cadence once");
+        assert_eq!(on_cadence, count, "{phase:?}: everyone on the cadence once");
+        let people = sandbox.records("people").len();
+        assert!(people >= count, "{phase:?}: {people} people");
     }
 }
 
@@ -201,10 +236,12 @@ async fn a_budget_share_leaves_the_rest_of_each_minute_to_others() {
                 .or_default() += p.cost_spent - last;
             last = p.cost_spent;
         };
-        enroll::enroll(
+        // One upsert a person: enough cost to span minutes.
+        enroll::enroll_on(
             &client,
             cadence_id(&sandbox),
             &rows,
+            PeoplePath::OneByOne,
             &mut journal(&dir, &sandbox),
             &mut on_progress,
         )
@@ -254,6 +291,7 @@ async fn a_membership_whose_answer_was_lost_is_checked_for_not_asked_twice() {
             email: "lost@example.test".into(),
             id: person_id,
             created: true,
+            result: None,
         })
         .unwrap();
     journal.record(enroll::Entry::Listed).unwrap();

@@ -5,7 +5,9 @@
 use crate::error::DemoError;
 use crate::output::Reporter;
 use salesloft_api::Client;
-use salesloft_api::enroll::{self, Journal, Lead, Outcome, Plan, Progress, Row, RowReport};
+use salesloft_api::enroll::{
+    self, Journal, Lead, Outcome, PeoplePath, Plan, Progress, Row, RowReport,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -33,6 +35,10 @@ pub struct EnrollArgs {
     /// The journal that makes a run resumable (default: beside the input, `.journal` added).
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// Upsert people one by one, never in a bulk job (by default more than a handful of
+    /// people go in one job: about one request per hundred people instead of one each).
+    #[arg(long)]
+    pub no_bulk: bool,
 }
 
 /// The known columns, by their header (lower case, `_`, `-` and spaces alike).
@@ -199,7 +205,12 @@ pub async fn run(
     out: &Reporter,
 ) -> Result<(), DemoError> {
     let rows = enroll::validate(read_leads(&args.input)?);
-    let plan = Plan::of(&rows);
+    let path = if args.no_bulk {
+        PeoplePath::OneByOne
+    } else {
+        PeoplePath::Auto
+    };
+    let plan = Plan::on(&rows, path);
     let share = args.budget_share.clamp(0.01, 1.0);
     let (cadence_id, cadence_name) = find_cadence(client, &args.cadence).await?;
     out.note(&format!(
@@ -218,8 +229,13 @@ pub async fn run(
         ));
     }
     out.note(&format!(
-        "Cost: at most {} (fewer for people already on the cadence); at least {} at {:.0}% of the team's 600 a minute.",
+        "Cost: at most {} ({}; fewer for people already on the cadence); at least {} at {:.0}% of the team's 600 a minute.",
         plan.cost,
+        if plan.people_by_job {
+            "the people in one bulk job"
+        } else {
+            "one upsert a person"
+        },
         duration(plan.minutes(share)),
         share * 100.0
     ));
@@ -228,7 +244,7 @@ pub async fn run(
         if json {
             println!(
                 "{}",
-                serde_json::json!({"dry_run": true, "rows": rows.len(), "valid": plan.valid, "invalid": plan.invalid, "companies": plan.domains, "cost": plan.cost, "minutes": plan.minutes(share)})
+                serde_json::json!({"dry_run": true, "rows": rows.len(), "valid": plan.valid, "invalid": plan.invalid, "companies": plan.domains, "people_by_job": plan.people_by_job, "cost": plan.cost, "minutes": plan.minutes(share)})
             );
         }
         return Ok(());
@@ -259,19 +275,28 @@ pub async fn run(
             bar.set_length(total.max(1));
             bar.set_position(p.cost_spent);
             let minutes = p.cost_left as f64 / (600.0 * share);
-            bar.set_message(
-                format!("{:?}, ETA {minutes:.1} min at the budget", p.phase).to_lowercase(),
-            );
+            let phase = format!("{:?}", p.phase).to_lowercase();
+            bar.set_message(format!(
+                "{phase} {}/{}, ETA {minutes:.1} min at the budget",
+                p.done, p.total
+            ));
         }
     };
-    let reports = enroll::enroll(client, cadence_id, &rows, &mut journal, &mut on_progress)
-        .await
-        .map_err(|e| {
-            DemoError::Flow(format!(
-                "{e} (the journal {} keeps what was done: run the same command again to finish)",
-                journal_path.display()
-            ))
-        })?;
+    let reports = enroll::enroll_on(
+        client,
+        cadence_id,
+        &rows,
+        path,
+        &mut journal,
+        &mut on_progress,
+    )
+    .await
+    .map_err(|e| {
+        DemoError::Flow(format!(
+            "{e} (the journal {} keeps what was done: run the same command again to finish)",
+            journal_path.display()
+        ))
+    })?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

@@ -18,11 +18,30 @@ pub enum Entry {
     Start { cadence_id: i64, target: String },
     /// The company of `domain` exists with `id`.
     Company { domain: String, id: i64 },
-    /// The person of `email` (compared in lower case) exists with `id`.
+    /// The person of `email` (compared in lower case) exists with `id`; `result`: the bulk
+    /// job's result that said so (a resumed run reads the results after it).
     Person {
         email: String,
         id: i64,
         created: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<i64>,
+    },
+    /// The people phase's bulk job was created for the rows of these `lines`, in this order
+    /// (the records it is uploaded are those rows', always in this order).
+    PeopleJob {
+        job: crate::bulk::JobState,
+        lines: Vec<usize>,
+    },
+    /// The job after a step: an upload, the run, or a page of its results read.
+    PeopleJobStep { job: crate::bulk::JobState },
+    /// Every result of the job is read (and recorded).
+    PeopleJobRead,
+    /// The job's result `result` for the person of `email`: refused, with SalesLoft's reason.
+    PersonRefused {
+        email: String,
+        reason: String,
+        result: i64,
     },
     /// The cadence's current memberships were listed (each recorded as `already`): a resumed
     /// run does not list them again.
@@ -192,6 +211,7 @@ mod tests {
                 email: "a@example.com".into(),
                 id: 9,
                 created: true,
+                result: None,
             })
             .unwrap();
         let journal = Journal::open(&path, 7, "http://x").unwrap();

@@ -4,7 +4,9 @@
 //!
 //! The work, in three phases, and why it cannot duplicate anything (SERVICE.md §8):
 //! 1. companies: `POST /v2/account_upserts` with `upsert_key=domain`, one per distinct domain;
-//! 2. people: `POST /v2/person_upserts` with `upsert_key=email_address`;
+//! 2. people: `POST /v2/person_upserts` with `upsert_key=email_address`, or, where it costs
+//!    less (more than a handful of people), all of them in one bulk job (`people_job`), about
+//!    one request per hundred people;
 //! 3. memberships: the cadence's current memberships are listed once (page 1 requests only, by
 //!    `updated_at`, however many there are), then `POST /v2/cadence_memberships` for each
 //!    person not on it. A 422 there means "already on it".
@@ -17,10 +19,11 @@
 //! [`ClientBuilder::budget_share`](crate::ClientBuilder::budget_share)).
 
 mod journal;
+mod people_job;
 mod rows;
 
 pub use journal::{Entry, Journal, JournalError};
-pub use rows::{Lead, Row, domain_key, valid_email, validate};
+pub use rows::{Lead, Row, domain_key, email_key, valid_email, validate};
 
 use crate::sync::{IncrementalSync, SyncCursor};
 use crate::{ApiError, Client, Id, RateLimitInfo};
@@ -80,26 +83,52 @@ pub struct RowReport {
     pub outcome: Outcome,
 }
 
+/// How the people are upserted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PeoplePath {
+    /// In one bulk job where that costs less than one upsert each (more than a handful).
+    #[default]
+    Auto,
+    /// One upsert each (`--no-bulk`).
+    OneByOne,
+}
+
 /// The work a list asks for, before anything is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
     pub valid: usize,
     pub invalid: usize,
     pub domains: usize,
+    /// The people are upserted in one bulk job.
+    pub people_by_job: bool,
     /// The fewest cost units that can do it if no one is on the cadence yet: one upsert per
-    /// domain and per person, one membership list page, one membership per person.
+    /// domain, the people (one upsert each, or one job), one membership list page, one
+    /// membership per person.
     pub cost: u64,
 }
 
 impl Plan {
+    /// The plan on the path [`enroll`] takes ([`PeoplePath::Auto`]).
     pub fn of(rows: &[Row]) -> Self {
+        Self::on(rows, PeoplePath::Auto)
+    }
+
+    pub fn on(rows: &[Row], path: PeoplePath) -> Self {
         let valid: Vec<&Row> = rows.iter().filter(|r| r.problem.is_none()).collect();
         let domains: HashSet<String> = valid.iter().filter_map(|r| r.domain_key()).collect();
+        let people: HashSet<String> = valid.iter().map(|r| r.email_key()).collect();
+        let people_by_job = path == PeoplePath::Auto && people_job::pays_for(people.len());
+        let people_cost = if people_by_job {
+            crate::bulk::cost(people.len(), 1)
+        } else {
+            valid.len() as u64
+        };
         Self {
             valid: valid.len(),
             invalid: rows.len() - valid.len(),
             domains: domains.len(),
-            cost: (domains.len() + 2 * valid.len() + 1) as u64,
+            people_by_job,
+            cost: domains.len() as u64 + people_cost + 1 + valid.len() as u64,
         }
     }
 
@@ -116,6 +145,22 @@ pub enum EnrollError {
     Api(#[from] ApiError),
     #[error("{0}")]
     Journal(#[from] JournalError),
+    #[error(
+        "the journal's bulk job carries line {line} of the list, which the list no longer has: give the list the journal was written for, or another journal path to start over"
+    )]
+    ListChanged { line: usize },
+    #[error("{0}")]
+    Bulk(crate::bulk::BulkError),
+}
+
+impl From<crate::bulk::BulkError> for EnrollError {
+    /// A service error is the same `Api` error as in the one-by-one path.
+    fn from(error: crate::bulk::BulkError) -> Self {
+        match error {
+            crate::bulk::BulkError::Api(e) => Self::Api(e),
+            other => Self::Bulk(other),
+        }
+    }
 }
 
 /// What the run knows: from the journal, then from this run's answers.
@@ -129,6 +174,10 @@ struct Known {
     /// Memberships asked for whose answer is not in the journal.
     in_doubt: HashSet<i64>,
     failed: HashMap<usize, String>,
+    /// The people phase's bulk job, while its results are not all read, and its rows' lines.
+    bulk: Option<(crate::bulk::JobState, Vec<usize>)>,
+    /// People the job refused, by email, with the reason.
+    refused: HashMap<String, String>,
 }
 
 impl Known {
@@ -140,8 +189,33 @@ impl Known {
                 Entry::Company { domain, id } => {
                     known.companies.insert(domain.clone(), *id);
                 }
-                Entry::Person { email, id, created } => {
+                Entry::Person {
+                    email,
+                    id,
+                    created,
+                    result,
+                } => {
                     known.people.insert(email.clone(), (*id, *created));
+                    known.read_result(*result);
+                }
+                Entry::PeopleJob { job, lines } => {
+                    known.bulk = Some((job.clone(), lines.clone()));
+                }
+                Entry::PeopleJobStep { job } => {
+                    if let Some((state, _)) = &mut known.bulk {
+                        let read = state.results_after;
+                        *state = job.clone();
+                        state.results_after = state.results_after.max(read);
+                    }
+                }
+                Entry::PeopleJobRead => known.bulk = None,
+                Entry::PersonRefused {
+                    email,
+                    reason,
+                    result,
+                } => {
+                    known.refused.insert(email.clone(), reason.clone());
+                    known.read_result(Some(*result));
                 }
                 Entry::Listed => known.listed = true,
                 Entry::Adding { person_id } => {
@@ -158,6 +232,13 @@ impl Known {
             }
         }
         known
+    }
+
+    /// A result of the people's job was read: the job's results are read after it.
+    fn read_result(&mut self, result: Option<i64>) {
+        if let (Some((job, _)), Some(result)) = (&mut self.bulk, result) {
+            job.results_after = job.results_after.max(Some(result));
+        }
     }
 }
 
@@ -186,11 +267,32 @@ impl Meter<'_> {
 
 /// Enrolls the valid `rows` on `cadence_id`, recording each step in `journal` (resuming what
 /// it holds), reporting progress after each request. Invalid rows are reported and skipped;
-/// a row SalesLoft refuses is reported `Failed` and the others go on.
+/// a row SalesLoft refuses is reported `Failed` and the others go on. The people go through
+/// one bulk job where that costs less ([`PeoplePath::Auto`]).
 pub async fn enroll(
     client: &Client,
     cadence_id: i64,
     rows: &[Row],
+    journal: &mut Journal,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Vec<RowReport>, EnrollError> {
+    enroll_on(
+        client,
+        cadence_id,
+        rows,
+        PeoplePath::Auto,
+        journal,
+        progress,
+    )
+    .await
+}
+
+/// [`enroll`], the people upserted as `path` says.
+pub async fn enroll_on(
+    client: &Client,
+    cadence_id: i64,
+    rows: &[Row],
+    path: PeoplePath,
     journal: &mut Journal,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Vec<RowReport>, EnrollError> {
@@ -241,19 +343,38 @@ pub async fn enroll(
     }
     drop(answers);
 
-    // 2. People: upserted by email address, with their company.
+    // 2. People: upserted by email address, with their company; in one bulk job where that
+    // costs less, or where a killed run left one.
     let mut to_upsert = Vec::new();
     for row in &valid {
         let domain = row.domain_key();
         if let Some(reason) = domain.as_ref().and_then(|d| failed_domains.get(d)) {
             known.failed.insert(row.line, reason.clone());
-        } else if !known.people.contains_key(&row.email_key()) {
+        } else if !known.people.contains_key(&row.email_key())
+            && !known.refused.contains_key(&row.email_key())
+        {
             let company = domain.and_then(|d| known.companies.get(&d).copied());
             to_upsert.push((*row, company));
         }
     }
     let total = to_upsert.len();
     let later = valid.len() as u64;
+    let by_job =
+        known.bulk.is_some() || (path == PeoplePath::Auto && people_job::pays_for(to_upsert.len()));
+    if by_job {
+        let rows_by_line: HashMap<usize, &Row> = valid.iter().map(|r| (r.line, *r)).collect();
+        people_job::upsert_people(
+            client,
+            &to_upsert,
+            &rows_by_line,
+            &mut known,
+            journal,
+            &mut meter,
+            later,
+        )
+        .await?;
+        to_upsert.clear();
+    }
     let mut answers = futures_util::stream::iter(to_upsert)
         .map(|(row, company)| async move { (row, upsert_person(client, row, company).await) })
         .buffer_unordered(DEFAULT_CONCURRENCY);
@@ -267,6 +388,7 @@ pub async fn enroll(
                     email: row.email_key(),
                     id,
                     created,
+                    result: None,
                 })?;
                 known.people.insert(row.email_key(), (id, created));
             }
@@ -382,6 +504,8 @@ fn report(row: &Row, known: &Known, failed_people: &HashMap<i64, String>) -> Row
         Outcome::Invalid(problem.clone())
     } else if let Some(reason) = known.failed.get(&row.line) {
         Outcome::Failed(reason.clone())
+    } else if let Some(reason) = known.refused.get(&row.email_key()) {
+        Outcome::Failed(reason.clone())
     } else if let Some(reason) = person_id.and_then(|id| failed_people.get(&id)) {
         Outcome::Failed(reason.clone())
     } else {
@@ -461,33 +585,36 @@ pub fn company_name(domain: &str) -> String {
         .unwrap_or_else(|| domain.to_string())
 }
 
-async fn upsert_person(
-    client: &Client,
-    row: &Row,
-    company: Option<i64>,
-) -> Result<(i64, bool, RateLimitInfo), ApiError> {
-    let lead = row.lead.clone();
+/// A row's person upsert, by email address, with its company: sent alone or in a bulk job.
+fn person_body(row: &Row, company: Option<i64>) -> crate::types::builder::UpsertPersonBody {
+    let lead = &row.lead;
     let custom: serde_json::Map<String, serde_json::Value> = lead
         .custom_fields
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
+    let body = crate::types::UpsertPersonBody::builder()
+        .upsert_key(Some("email_address".to_string()))
+        .email_address(Some(lead.email.clone()))
+        .first_name(lead.first_name.clone())
+        .last_name(lead.last_name.clone())
+        .title(lead.title.clone())
+        .phone(lead.phone.clone())
+        .custom_fields(custom);
+    match company {
+        Some(company) => body.account_id(Some(company)),
+        None => body,
+    }
+}
+
+async fn upsert_person(
+    client: &Client,
+    row: &Row,
+    company: Option<i64>,
+) -> Result<(i64, bool, RateLimitInfo), ApiError> {
     let answer = client
         .upsert_person()
-        .body_map(|b| {
-            let mut b = b
-                .upsert_key(Some("email_address".to_string()))
-                .email_address(Some(lead.email.clone()))
-                .first_name(lead.first_name.clone())
-                .last_name(lead.last_name.clone())
-                .title(lead.title.clone())
-                .phone(lead.phone.clone())
-                .custom_fields(custom);
-            if let Some(company) = company {
-                b = b.account_id(Some(company));
-            }
-            b
-        })
+        .body(person_body(row, company))
         .call()
         .await?;
     let info = RateLimitInfo::from_headers(answer.headers());

@@ -28,13 +28,18 @@ pub struct Row {
 impl Row {
     /// The email address as the service compares it: trimmed, lower case.
     pub fn email_key(&self) -> String {
-        self.lead.email.trim().to_lowercase()
+        email_key(&self.lead.email)
     }
 
     /// The company's domain as a host name: lower case, without scheme, `www.`, path or dot.
     pub fn domain_key(&self) -> Option<String> {
         self.lead.domain.as_deref().and_then(domain_key)
     }
+}
+
+/// An email address as the service compares it: trimmed, lower case.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
 }
 
 /// Checks every lead: a valid email address, a valid domain if one is given, no email address
