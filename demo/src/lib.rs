@@ -51,7 +51,8 @@ pub enum Command {
     /// unsubscribe. SalesLoft must reach the receiver from the internet: give its public URL.
     Webhooks(cmd::webhooks::WebhooksOptions),
     /// Put a list of people (a CSV file) on a cadence: companies by domain, people upserted by
-    /// email, memberships for those not on it yet; paced, resumable, never duplicated.
+    /// email (many in one bulk job), memberships for those not on it yet; without --cadence,
+    /// the upserts only. Paced, resumable, never duplicated.
     Enroll(cmd::enroll::EnrollArgs),
     /// Mirror the team's data into a database (SQLite by default, or Postgres): every list
     /// resource, incremental where the API allows, crash-safe; --follow keeps it fresh.

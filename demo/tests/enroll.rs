@@ -221,3 +221,66 @@ async fn a_sigkill_in_each_phase_then_a_resume_duplicates_nothing() {
         );
     }
 }
+
+/// Without `--cadence`: a CSV import. Companies and people are upserted (in one bulk job, as
+/// there are enough of them), nobody is put on a cadence, and a second run creates no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cadence_the_list_is_imported_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let leads = dir.path().join("leads.csv");
+    let mut csv = String::from("email,domain\n");
+    for i in 0..30 {
+        csv.push_str(&format!(
+            "import{i}@company{}.test,company{}.test\n",
+            i % 3,
+            i % 3
+        ));
+    }
+    std::fs::write(&leads, csv).unwrap();
+    let sandbox = Sandbox::start(Config::default()).await.unwrap();
+    let memberships = sandbox.records("cadence_memberships").len();
+    let env = [
+        ("SALESLOFT_API_KEY", sandbox.api_key()),
+        ("SALESLOFT_API_BASE_URL", sandbox.api_base_url().to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let import = |journal: &str| {
+        let journal = dir.path().join(journal);
+        let args = [
+            "enroll",
+            leads.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ];
+        tokio::task::block_in_place(|| demo(&args, &env).output().unwrap())
+    };
+    let first = import("first.journal");
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(stdout.contains("no cadence: upserts only"), "{stdout}");
+    assert!(stdout.contains("the people in one bulk job"), "{stdout}");
+    assert!(stdout.contains("Done: 30 created, 0 updated"), "{stdout}");
+    let imported = |s: &SandboxHandle| {
+        s.records("people")
+            .iter()
+            .filter(|p| {
+                p["email_address"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("import"))
+            })
+            .count()
+    };
+    assert_eq!(imported(&sandbox), 30);
+    assert_eq!(sandbox.records("bulk_jobs").len(), 1);
+    assert_eq!(sandbox.records("cadence_memberships").len(), memberships);
+    assert_eq!(duplicates(&sandbox), 0);
+
+    let again = import("second.journal");
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("Done: 0 created, 30 updated"), "{stdout}");
+    assert_eq!(imported(&sandbox), 30);
+}

@@ -5,12 +5,16 @@
 //! the air may or may not have reached the sandbox (`demo/tests/enroll.rs` kills a real
 //! process).
 //!
-//! Ends with `name=value` lines: `enroll_cost` (requests the sandbox answered for the runs),
-//! `enroll_floor` (the fewest that can do the work, from the input), `enroll_minutes`
-//! (simulated), `enroll_limit_minutes` (cost / 600), `enroll_429`, `enroll_duplicates`.
+//! Runs twice, each on a fresh sandbox: first `enroll_mode=rows` (one upsert a person), then
+//! `enroll_mode=bulk` (the people in one bulk job; one of its kills lands just after the
+//! job's upload). Each block of `name=value` lines: `enroll_cost` (requests the sandbox
+//! answered for the runs), `enroll_floor` (the fewest that can do the work on that path, from
+//! the input), `enroll_minutes` (simulated), `enroll_limit_minutes` (cost / 600), `enroll_429`,
+//! `enroll_duplicates`; the bulk block adds `enroll_bulk_jobs` and `enroll_cost_over_rows`
+//! (its cost against the rows mode's, measured in the same run).
 
 use rand::{Rng, SeedableRng};
-use salesloft_api::enroll::{self, Journal, Lead, Progress};
+use salesloft_api::enroll::{self, Journal, Lead, PeoplePath, Progress};
 use salesloft_api::{ApiKey, ClientBuilder};
 use salesloft_mock::{Config, Sandbox};
 use std::sync::Arc;
@@ -24,10 +28,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(run());
+    runtime.block_on(async {
+        println!("enroll_mode=rows");
+        let rows_cost = run(PeoplePath::OneByOne, None).await;
+        println!("enroll_mode=bulk");
+        run(PeoplePath::Auto, Some(rows_cost)).await;
+    });
 }
 
-async fn run() {
+/// One enrollment of the 10,000 rows on `path`, killed 5 times; prints its block and returns
+/// its cost.
+async fn run(path: PeoplePath, rows_cost: Option<usize>) -> usize {
     let config = Config {
         request_log_capacity: 1_000_000,
         request_log_bytes: 512 * 1024 * 1024,
@@ -70,23 +81,33 @@ async fn run() {
     }
     sandbox.clock().advance_to_next_minute();
 
-    let plan = enroll::Plan::of(&rows);
+    let plan = enroll::Plan::on(&rows, path);
     let on_cadence = already.len();
-    // Upserts for each domain and person, the cadence listed (pages of 100 until a short one
-    // shows the end), and the memberships missing.
-    let floor = plan.domains + plan.valid + (on_cadence / 100 + 1) + (plan.valid - on_cadence);
+    // Upserts for each domain, the people (an upsert each, or one job polled once), the
+    // cadence listed (pages of 100 until a short one shows the end), and the memberships
+    // missing.
+    let people = if plan.people_by_job {
+        salesloft_api::bulk::cost(plan.valid, 1) as usize
+    } else {
+        plan.valid
+    };
+    let floor = plan.domains + people + (on_cadence / 100 + 1) + (plan.valid - on_cadence);
     let before = sandbox.requests().len();
     let started = sandbox.clock().now();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench.journal");
+    let journal_path = dir.path().join("bench.journal");
     let mut kills_at: Vec<u64> = (0..KILLS)
         .map(|_| random.random_range(1..floor as u64))
         .collect();
+    if plan.people_by_job {
+        // One kill inside the job: just after its upload, before it runs.
+        kills_at[0] = (plan.domains + 4) as u64;
+    }
     kills_at.sort_unstable();
     let mut kills = 0;
     let mut spent_before = 0;
     loop {
-        let mut journal = Journal::open(&path, cadence, sandbox.api_base_url()).unwrap();
+        let mut journal = Journal::open(&journal_path, cadence, sandbox.api_base_url()).unwrap();
         let kill = Arc::new(tokio::sync::Notify::new());
         let trigger = kill.clone();
         let next_kill = kills_at.get(kills).copied();
@@ -100,7 +121,7 @@ async fn run() {
             }
         };
         tokio::select! {
-            reports = enroll::enroll(&client, cadence, &rows, &mut journal, &mut on_progress) => {
+            reports = enroll::enroll_on(&client, Some(cadence), &rows, path, &mut journal, &mut on_progress) => {
                 let reports = reports.unwrap();
                 assert_eq!(reports.iter().filter(|r| matches!(r.outcome, enroll::Outcome::Failed(_))).count(), 0);
                 break;
@@ -148,4 +169,15 @@ async fn run() {
     );
     line("enroll_429", too_many.to_string());
     line("enroll_duplicates", duplicates.to_string());
+    if plan.people_by_job {
+        let jobs = sandbox.records("bulk_jobs").len();
+        line("enroll_bulk_jobs", jobs.to_string());
+    }
+    if let Some(rows_cost) = rows_cost {
+        line(
+            "enroll_cost_over_rows",
+            format!("{:.4}", cost as f64 / rows_cost as f64),
+        );
+    }
+    cost
 }

@@ -50,7 +50,7 @@ async fn run_on(
     path: PeoplePath,
     journal: &mut Journal,
 ) -> Vec<RowReport> {
-    let cadence = cadence_id(sandbox);
+    let cadence = Some(cadence_id(sandbox));
     enroll::enroll_on(client, cadence, rows, path, journal, &mut |_| {})
         .await
         .unwrap()
@@ -167,7 +167,7 @@ async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
         };
         // The run is dropped mid-flight, as a killed process stops: requests in the air may
         // or may not have reached the sandbox.
-        let cadence = cadence_id(&sandbox);
+        let cadence = Some(cadence_id(&sandbox));
         tokio::select! {
             _ = enroll::enroll_on(&client, cadence, &rows, path, &mut journal1, &mut on_progress) => {
                 panic!("the run was to be killed in {phase:?} at {at}")
@@ -239,7 +239,7 @@ async fn a_budget_share_leaves_the_rest_of_each_minute_to_others() {
         // One upsert a person: enough cost to span minutes.
         enroll::enroll_on(
             &client,
-            cadence_id(&sandbox),
+            Some(cadence_id(&sandbox)),
             &rows,
             PeoplePath::OneByOne,
             &mut journal(&dir, &sandbox),

@@ -17,9 +17,10 @@ pub struct EnrollArgs {
     /// `last_name`, `title`, `company`, `domain` and `phone` are read, any other column is a
     /// custom field.
     pub input: PathBuf,
-    /// The cadence: its id, or its name.
+    /// The cadence: its id, or its name. Without it, the companies and people are upserted
+    /// only (a CSV import).
     #[arg(long)]
-    pub cadence: String,
+    pub cadence: Option<String>,
     /// Check the rows and print the cost and the least time the budget allows; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -210,11 +211,24 @@ pub async fn run(
     } else {
         PeoplePath::Auto
     };
-    let plan = Plan::on(&rows, path);
     let share = args.budget_share.clamp(0.01, 1.0);
-    let (cadence_id, cadence_name) = find_cadence(client, &args.cadence).await?;
+    let (cadence_id, target_text, plan) = match &args.cadence {
+        Some(cadence) => {
+            let (id, name) = find_cadence(client, cadence).await?;
+            (
+                Some(id),
+                format!("cadence {id} ({name})"),
+                Plan::on(&rows, path),
+            )
+        }
+        None => (
+            None,
+            "no cadence: upserts only".to_string(),
+            Plan::on(&rows, path).upserts_only(),
+        ),
+    };
     out.note(&format!(
-        "{} rows: {} valid, {} invalid; {} companies; cadence {cadence_id} ({cadence_name}).",
+        "{} rows: {} valid, {} invalid; {} companies; {target_text}.",
         rows.len(),
         plan.valid,
         plan.invalid,
@@ -266,7 +280,7 @@ pub async fn run(
             PathBuf::from(name)
         }
     };
-    let mut journal = Journal::open(&journal_path, cadence_id, target)
+    let mut journal = Journal::open_for(&journal_path, cadence_id, target)
         .map_err(|e| DemoError::Input(e.to_string()))?;
     let bar = progress_bar(json, plan.cost);
     let mut on_progress = |p: Progress| {

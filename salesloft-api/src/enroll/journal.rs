@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "done", rename_all = "snake_case")]
 pub enum Entry {
-    /// The run's subject: a journal is resumed only for the same cadence of the same service
-    /// (`target`: its API base URL).
-    Start { cadence_id: i64, target: String },
+    /// The run's subject: a journal is resumed only for the same cadence (none: upserts
+    /// only) of the same service (`target`: its API base URL).
+    Start {
+        cadence_id: Option<i64>,
+        target: String,
+    },
     /// The company of `domain` exists with `id`.
     Company { domain: String, id: i64 },
     /// The person of `email` (compared in lower case) exists with `id`; `result`: the bulk
@@ -93,6 +96,15 @@ impl Journal {
         cadence_id: i64,
         target: &str,
     ) -> Result<Self, JournalError> {
+        Self::open_for(path, Some(cadence_id), target)
+    }
+
+    /// [`Journal::open`] for a run on `cadence_id`, or for upserts only (`None`).
+    pub fn open_for(
+        path: impl AsRef<Path>,
+        cadence_id: Option<i64>,
+        target: &str,
+    ) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
         let io = |source| JournalError::Io {
             path: path.clone(),
@@ -129,7 +141,14 @@ impl Journal {
             && *theirs != ours
         {
             let describe = |e: &Entry| match e {
-                Entry::Start { cadence_id, target } => format!("cadence {cadence_id} on {target}"),
+                Entry::Start {
+                    cadence_id: Some(cadence_id),
+                    target,
+                } => format!("cadence {cadence_id} on {target}"),
+                Entry::Start {
+                    cadence_id: None,
+                    target,
+                } => format!("upserts only on {target}"),
                 _ => String::new(),
             };
             return Err(JournalError::OtherRun {

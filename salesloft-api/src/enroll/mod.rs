@@ -59,9 +59,9 @@ pub struct Progress {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
 pub enum Outcome {
-    /// The person was created and put on the cadence.
+    /// The person was created and put on the cadence (without a cadence: created).
     Created,
-    /// The person existed, was updated, and put on the cadence.
+    /// The person existed, was updated, and put on the cadence (without one: updated).
     Updated,
     /// The person was already on the cadence (and was updated).
     AlreadyOnCadence,
@@ -130,6 +130,12 @@ impl Plan {
             people_by_job,
             cost: domains.len() as u64 + people_cost + 1 + valid.len() as u64,
         }
+    }
+
+    /// The plan without a cadence: the companies and people upserted only.
+    pub fn upserts_only(mut self) -> Self {
+        self.cost -= 1 + self.valid as u64;
+        self
     }
 
     /// The least time the budget allows for the work, in minutes, at `share` of 600 a minute.
@@ -276,21 +282,15 @@ pub async fn enroll(
     journal: &mut Journal,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Vec<RowReport>, EnrollError> {
-    enroll_on(
-        client,
-        cadence_id,
-        rows,
-        PeoplePath::Auto,
-        journal,
-        progress,
-    )
-    .await
+    let cadence = Some(cadence_id);
+    enroll_on(client, cadence, rows, PeoplePath::Auto, journal, progress).await
 }
 
-/// [`enroll`], the people upserted as `path` says.
+/// [`enroll`] on `cadence` (or, without one, the companies and people upserted only: a CSV
+/// import), the people upserted as `path` says.
 pub async fn enroll_on(
     client: &Client,
-    cadence_id: i64,
+    cadence: Option<i64>,
     rows: &[Row],
     path: PeoplePath,
     journal: &mut Journal,
@@ -312,7 +312,8 @@ pub async fn enroll_on(
         .filter(|(d, _)| !known.companies.contains_key(*d))
         .map(|(d, r)| (d.clone(), *r))
         .collect();
-    let later = (2 * valid.len()) as u64;
+    let memberships_left = if cadence.is_some() { valid.len() } else { 0 };
+    let later = (valid.len() + memberships_left) as u64;
     let total = to_upsert.len();
     let mut failed_domains: HashMap<String, String> = HashMap::new();
     let mut answers = futures_util::stream::iter(to_upsert)
@@ -358,7 +359,7 @@ pub async fn enroll_on(
         }
     }
     let total = to_upsert.len();
-    let later = valid.len() as u64;
+    let later = memberships_left as u64;
     let by_job =
         known.bulk.is_some() || (path == PeoplePath::Auto && people_job::pays_for(to_upsert.len()));
     if by_job {
@@ -405,6 +406,13 @@ pub async fn enroll_on(
     drop(answers);
 
     // 3. Memberships: who is on the cadence now (listed once), then the others added.
+    let Some(cadence_id) = cadence else {
+        let none = HashMap::new();
+        return Ok(rows
+            .iter()
+            .map(|row| report(row, &known, &none, false))
+            .collect());
+    };
     let people: Vec<i64> = valid
         .iter()
         .filter_map(|r| known.people.get(&r.email_key()).map(|(id, _)| *id))
@@ -478,7 +486,7 @@ pub async fn enroll_on(
 
     Ok(rows
         .iter()
-        .map(|row| report(row, &known, &failed_people))
+        .map(|row| report(row, &known, &failed_people, true))
         .collect())
 }
 
@@ -491,7 +499,13 @@ fn lock<'a, 'b>(
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn report(row: &Row, known: &Known, failed_people: &HashMap<i64, String>) -> RowReport {
+/// What became of `row`; `on_cadence`: the run put people on a cadence (else upserts only).
+fn report(
+    row: &Row,
+    known: &Known,
+    failed_people: &HashMap<i64, String>,
+    on_cadence: bool,
+) -> RowReport {
     // An invalid row (a duplicate among them) is not this person's: no ids.
     let person = known
         .people
@@ -513,6 +527,8 @@ fn report(row: &Row, known: &Known, failed_people: &HashMap<i64, String>) -> Row
             (Some(_), Some((_, true))) => Outcome::AlreadyOnCadence,
             (Some((_, true)), Some(_)) => Outcome::Created,
             (Some((_, false)), Some(_)) => Outcome::Updated,
+            (Some((_, true)), None) if !on_cadence => Outcome::Created,
+            (Some((_, false)), None) if !on_cadence => Outcome::Updated,
             _ => Outcome::Failed("not finished".into()),
         }
     };
