@@ -57,56 +57,45 @@ struct Outcome {
     wall: Duration,
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = Config {
-            rate_limit_per_minute: 1_000_000,
-            ..Config::default()
-        };
-        let sandbox = Sandbox::start(config).await.unwrap();
-        salesloft_testkit::only_people(&sandbox, PEOPLE);
-        sandbox.set_latency(Duration::from_millis(20));
-        let mut baseline: Option<Outcome> = None;
-        for case in cases() {
-            let outcome = run(&sandbox, &case).await;
-            let base = baseline.as_ref().unwrap_or(&outcome);
-            let name = case.name;
-            println!("faults_{name}_exit={}", outcome.exit);
-            println!("faults_{name}_rows={}", outcome.rows);
-            println!("faults_{name}_wrong={}", outcome.wrong);
-            println!("faults_{name}_requests={}", outcome.requests);
-            println!(
-                "faults_{name}_extra_requests={}",
-                outcome.requests as i64 - base.requests as i64
-            );
-            println!(
-                "faults_{name}_wall_ratio={:.2}",
-                outcome.wall.as_secs_f64() / base.wall.as_secs_f64()
-            );
-            if baseline.is_none() {
-                println!("faults_none_wall_ms={}", outcome.wall.as_millis());
-                baseline = Some(outcome);
-            }
+#[tokio::main]
+async fn main() {
+    let config = Config {
+        rate_limit_per_minute: 1_000_000,
+        ..Config::default()
+    };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    salesloft_testkit::only_people(&sandbox, PEOPLE);
+    sandbox.set_latency(Duration::from_millis(20));
+    let mut baseline: Option<Outcome> = None;
+    for case in cases() {
+        let outcome = run(&sandbox, &case).await;
+        let base = baseline.as_ref().unwrap_or(&outcome);
+        let name = case.name;
+        println!("faults_{name}_exit={}", outcome.exit);
+        println!("faults_{name}_rows={}", outcome.rows);
+        println!("faults_{name}_wrong={}", outcome.wrong);
+        println!("faults_{name}_requests={}", outcome.requests);
+        println!(
+            "faults_{name}_extra_requests={}",
+            outcome.requests as i64 - base.requests as i64
+        );
+        println!(
+            "faults_{name}_wall_ratio={:.2}",
+            outcome.wall.as_secs_f64() / base.wall.as_secs_f64()
+        );
+        if baseline.is_none() {
+            println!("faults_none_wall_ms={}", outcome.wall.as_millis());
+            baseline = Some(outcome);
         }
-    });
+    }
 }
 
 async fn run(sandbox: &SandboxHandle, case: &Case) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("faults.db").display());
     sandbox.clear_requests();
-    let binary = common::release_binary("salesloft");
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&binary)
-        .args(["mirror", "--only", "people", "--db", &db, "--json"])
-        .env("SALESLOFT_API_KEY", sandbox.api_key())
-        .env("SALESLOFT_API_BASE_URL", sandbox.api_base_url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let mut child = tokio::process::Command::from(common::mirror_people(sandbox, &db))
         .spawn()
         .expect("the release salesloft binary (cargo xtask bench faults builds it)");
     if let Some(fault) = case.fault {

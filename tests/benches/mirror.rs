@@ -258,13 +258,7 @@ async fn peak_rss_mb(people: usize) -> u64 {
     sandbox.seed("people", people, 1_000, 5).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite:{}", dir.path().join("rss.db").display());
-    let binary = common::release_binary("salesloft");
-    let mut child = std::process::Command::new(&binary)
-        .args(["mirror", "--only", "people", "--db", &db, "--json"])
-        .env("SALESLOFT_API_KEY", sandbox.api_key())
-        .env("SALESLOFT_API_BASE_URL", sandbox.api_base_url())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+    let mut child = common::mirror_people(&sandbox, &db)
         .spawn()
         .expect("the release salesloft binary (cargo xtask bench mirror builds it)");
     let status = format!("/proc/{}/status", child.id());

@@ -31,6 +31,12 @@ fn people(count: usize, bad_every: usize) -> Vec<UpsertPersonBody> {
         .collect()
 }
 
+async fn new_job(client: &Client) -> JobState {
+    bulk::create(client, JobType::PersonUpsert, "leads")
+        .await
+        .unwrap()
+}
+
 async fn all_results(client: &Client, job: &JobState) -> Vec<bulk::BulkResult<Person>> {
     bulk::results::<Person>(client, job)
         .try_collect()
@@ -55,9 +61,7 @@ async fn a_job_upserts_every_record_and_reads_each_result_typed() {
     let (sandbox, client) = sandbox_and_client(unmetered(), RetryPolicy::none()).await;
     let records = people(6_000, 100);
     sandbox.clear_requests();
-    let mut job = bulk::create(&client, JobType::PersonUpsert, "leads")
-        .await
-        .unwrap();
+    let mut job = new_job(&client).await;
     let mut steps = Vec::new();
     bulk::upload(&client, &mut job, &records, &mut |s| steps.push(s.uploaded))
         .await
@@ -95,9 +99,7 @@ async fn a_job_upserts_every_record_and_reads_each_result_typed() {
 async fn an_upload_whose_answer_was_lost_is_not_sent_again() {
     let (sandbox, client) = sandbox_and_client(unmetered(), RetryPolicy::none()).await;
     let records = people(7_000, 1_000_000);
-    let mut job = bulk::create(&client, JobType::PersonUpsert, "leads")
-        .await
-        .unwrap();
+    let mut job = new_job(&client).await;
     // The first upload reaches the job, and the process dies before it saves the new state.
     let saved = job.clone();
     let mut first_only = records[..5_000].to_vec();
@@ -150,9 +152,7 @@ async fn an_upload_whose_answer_was_lost_is_not_sent_again() {
 async fn results_resume_after_the_last_one_read() {
     let (_sandbox, client) = sandbox_and_client(unmetered(), RetryPolicy::none()).await;
     let records = people(250, 1_000_000);
-    let mut job = bulk::create(&client, JobType::PersonUpsert, "leads")
-        .await
-        .unwrap();
+    let mut job = new_job(&client).await;
     bulk::upload(&client, &mut job, &records, &mut |_| {})
         .await
         .unwrap();

@@ -55,3 +55,16 @@ pub fn release_binary(name: &str) -> std::path::PathBuf {
         .expect("a benchmark lives in <target>/release/deps");
     release.join(name)
 }
+
+/// `salesloft mirror --only people --json` (the release binary) into `db`, against `sandbox`,
+/// its output discarded.
+pub fn mirror_people(sandbox: &SandboxHandle, db: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(release_binary("salesloft"));
+    command
+        .args(["mirror", "--only", "people", "--db", db, "--json"])
+        .env("SALESLOFT_API_KEY", sandbox.api_key())
+        .env("SALESLOFT_API_BASE_URL", sandbox.api_base_url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
