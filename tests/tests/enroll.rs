@@ -144,7 +144,7 @@ async fn enrolled_at_the_fewest_requests(path: PeoplePath) {
 #[tokio::test]
 async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
     // One by one (30 rows), and through a bulk job (250 rows: killed after the upload, before
-    // the job runs, and after its first page of results).
+    // the job runs, and after its first page of results; 5,200 rows: between its two uploads).
     for (path, count, phase, at) in [
         (PeoplePath::OneByOne, 30, Phase::Companies, 3),
         (PeoplePath::OneByOne, 30, Phase::People, 10),
@@ -153,6 +153,7 @@ async fn a_run_killed_in_any_phase_finishes_on_resume_without_duplicates() {
         (PeoplePath::Auto, 250, Phase::People, 0),
         (PeoplePath::Auto, 250, Phase::People, 100),
         (PeoplePath::Auto, 250, Phase::Memberships, 10),
+        (PeoplePath::Auto, 5_200, Phase::People, 5_000),
     ] {
         let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
         let rows = enroll::validate(leads(count, 6));

@@ -78,6 +78,7 @@ pub(super) async fn upsert_people(
         {
             journal_error = Some(e);
         }
+        meter.report(Phase::People, state.uploaded as usize, total, later);
     })
     .await?;
     if let Some(e) = journal_error {
