@@ -602,6 +602,25 @@ async fn a_list_paged_by_id_is_walked_by_the_last_id() {
     assert_eq!(seen.len(), 150);
 }
 
+/// `/v2/users` without `page` answers every user of the team at once, without `paging` (a
+/// connector that reads users in one request gets all 151); with `page` it pages as any list.
+#[tokio::test]
+async fn users_without_a_page_are_every_user_unpaged() {
+    let api = Api::start().await;
+    let before = api.sandbox.records("users").len();
+    api.sandbox.seed("users", 151 - before, 1_000, 3).unwrap();
+    let all = api.get("/v2/users").await;
+    assert_eq!(all.body["data"].as_array().unwrap().len(), 151);
+    assert!(
+        all.body["metadata"].get("paging").is_none(),
+        "{:?}",
+        all.body["metadata"]
+    );
+    let paged = api.get("/v2/users?page=2&per_page=100").await;
+    assert_eq!(paged.body["data"].as_array().unwrap().len(), 51);
+    assert_eq!(paged.body["metadata"]["paging"]["current_page"], 2);
+}
+
 /// Subscribes a receiver that is never there to each event type.
 async fn subscribe(api: &Api, events: &[&str]) {
     for event in events {

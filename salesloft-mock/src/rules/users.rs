@@ -4,6 +4,7 @@ use super::{ok, one, resource};
 use crate::call::{Call, Reply};
 use crate::error::ApiError;
 use crate::store::Store;
+use salesloft_openapi::schema::ListPaging;
 use serde_json::json;
 
 /// `GET /v2/me`: the caller.
@@ -21,15 +22,16 @@ pub(crate) fn team(store: &Store) -> Result<Reply, ApiError> {
     ok(json!({"data": store.team}))
 }
 
-/// Paged as any list with `page`; without it every user, unpaged (as the service answers).
+/// Paged as any list with `page`; without it every user of the team in one answer, without
+/// `paging` (as the service answers: a reader that asks no page gets them all).
 pub(crate) fn list_users(store: &Store, call: &Call) -> Result<Reply, ApiError> {
-    let mut reply = crate::generic::list(store, resource("users")?, call, |_| true)?;
-    if !call.params.has("page")
-        && let Reply::Json(_, body) = &mut reply
-        && let Some(metadata) = body["metadata"].as_object_mut()
-    {
-        // SERVICE.md §2: /v2/users has no paging without a `page` parameter.
-        metadata.remove("paging");
+    let users = resource("users")?;
+    if call.params.has("page") {
+        return crate::generic::list(store, users, call, |_| true);
     }
-    Ok(reply)
+    let whole = crate::generic::catalog::Resource {
+        paging: ListPaging::Whole,
+        ..users.clone()
+    };
+    crate::generic::list(store, &whole, call, |_| true)
 }
