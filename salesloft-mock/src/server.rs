@@ -425,6 +425,9 @@ fn dispatch(
     } else {
         parse_body(request.content_type.as_deref(), &request.body)?
     };
+    if let Some(route) = shared.routes.find(method, path) {
+        route.body.check_body(&body)?;
+    }
     let call = Call {
         method,
         segments: path.to_vec(),

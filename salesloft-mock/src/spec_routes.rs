@@ -2,6 +2,7 @@
 //! routed: it checks the required parameters (422 when one is missing) and answers an
 //! enveloped body shaped by the spec's schema, so no declared route ever gets a 404.
 
+use crate::body_types::Expected;
 use crate::call::Reply;
 use crate::error::ApiError;
 use crate::generic::listing::ListRequest;
@@ -18,6 +19,8 @@ pub struct SpecRoute {
     segments: Vec<String>,
     required_query: Vec<String>,
     required_body: Vec<String>,
+    /// What the request body's fields must be.
+    pub body: Expected,
     status: StatusCode,
     /// The single resource (or one list item) this route answers with, if it answers a body.
     example: Option<Value>,
@@ -160,6 +163,7 @@ fn route_for(doc: &Value, method: Method, segments: Vec<String>, op: &Value) -> 
         doc,
         &op["requestBody"]["content"]["application/json"]["schema"],
     );
+    let body = Expected::of(doc, body_schema);
     let required_body = body_schema["required"]
         .as_array()
         .into_iter()
@@ -188,6 +192,7 @@ fn route_for(doc: &Value, method: Method, segments: Vec<String>, op: &Value) -> 
         segments,
         required_query,
         required_body,
+        body,
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         example,
         is_list,

@@ -621,6 +621,55 @@ async fn users_without_a_page_are_every_user_unpaged() {
     assert_eq!(paged.body["metadata"]["paging"]["current_page"], 2);
 }
 
+/// A write whose body has a value of the wrong type for its field is a 422 naming the field,
+/// and nothing is stored: the lists that would hold it keep answering in their schema.
+#[tokio::test]
+async fn a_value_of_the_wrong_type_is_refused_and_nothing_is_stored() {
+    let api = Api::start().await;
+    let account = api.get("/v2/accounts.json?per_page=1").await.body["data"][0].clone();
+    let id = account["id"].as_i64().unwrap();
+    let refused = api
+        .put(
+            &format!("/v2/accounts/{id}.json"),
+            json!({"tags": [{}], "name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert!(
+        refused.body["errors"]["tags"].is_array(),
+        "{:?}",
+        refused.body
+    );
+    let after = api.get(&format!("/v2/accounts/{id}.json")).await.body["data"].clone();
+    assert_eq!(
+        (&after["tags"], &after["name"]),
+        (&account["tags"], &account["name"])
+    );
+
+    let views = api.get("/v2/saved_list_views.json").await.body["data"].clone();
+    let refused = api
+        .post(
+            "/v2/saved_list_views.json",
+            json!({"name": "Broken", "view": "people", "view_params": [null, null]}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    assert!(refused.body["errors"]["view_params"].is_array());
+    assert_eq!(
+        api.get("/v2/saved_list_views.json").await.body["data"],
+        views
+    );
+
+    // The right types still write, text for numbers included (as forms send them).
+    let written = api
+        .put(
+            &format!("/v2/accounts/{id}.json"),
+            json!({"tags": ["a", "b"], "account_tier_id": "2"}),
+        )
+        .await;
+    assert_eq!(written.status, 200, "{:?}", written.body);
+}
+
 /// Subscribes a receiver that is never there to each event type.
 async fn subscribe(api: &Api, events: &[&str]) {
     for event in events {
