@@ -670,6 +670,48 @@ async fn a_value_of_the_wrong_type_is_refused_and_nothing_is_stored() {
     assert_eq!(written.status, 200, "{:?}", written.body);
 }
 
+/// The meeting-settings search is a list behind a POST: a table like every other list, seeded,
+/// filtered by `updated_at`, written by its update route; not the document's one example.
+#[tokio::test]
+async fn meeting_settings_are_searched_as_a_table() {
+    let api = Api::start().await;
+    api.sandbox.seed("meetings/settings", 30, 1_000, 4).unwrap();
+    let all = api
+        .post(
+            "/v2/meetings/settings/searches.json?per_page=100",
+            json!({}),
+        )
+        .await;
+    let records = all.body["data"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 30, "{:?}", all.body);
+    let id = records[0]["id"].as_i64().unwrap();
+    api.sandbox.clock().advance(chrono::Duration::seconds(5));
+    let newest = records
+        .iter()
+        .filter_map(|r| r["updated_at"].as_str())
+        .max()
+        .unwrap()
+        .to_string();
+    let written = api
+        .put(
+            &format!("/v2/meetings/settings/{id}.json"),
+            json!({"title": "Written"}),
+        )
+        .await;
+    assert_eq!(written.status, 200, "{:?}", written.body);
+    let since = url::form_urlencoded::byte_serialize(newest.as_bytes()).collect::<String>();
+    let changed = api
+        .post(
+            &format!("/v2/meetings/settings/searches.json?updated_at[gt]={since}"),
+            json!({}),
+        )
+        .await;
+    let changed = changed.body["data"].as_array().unwrap().clone();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["id"], id);
+    assert_eq!(changed[0]["title"], "Written");
+}
+
 /// Subscribes a receiver that is never there to each event type.
 async fn subscribe(api: &Api, events: &[&str]) {
     for event in events {

@@ -77,6 +77,8 @@ pub struct Resource {
     /// How the list is walked, as its parameters declare: pages, ids after the last one
     /// (answered in ascending id order), or whole (without `paging`).
     pub paging: ListPaging,
+    /// The list is asked with `POST <resource>/searches`, not `GET <resource>`.
+    pub searched: bool,
     pub get: bool,
     pub create: bool,
     pub update: bool,
@@ -225,12 +227,22 @@ fn resource_of(
     path: &str,
     item: &Value,
 ) -> Option<Resource> {
-    let op = item.get("get")?;
-    if !op["operationId"].as_str()?.starts_with("list_") || path.contains('{') {
+    if path.contains('{') {
         return None;
     }
     let name = path.strip_prefix("/v2/")?;
-    let name = name.strip_suffix(".json").unwrap_or(name).to_string();
+    let name = name.strip_suffix(".json").unwrap_or(name);
+    // A list is a `list_` GET, or a `search_` POST at `<resource>/searches` (meeting settings:
+    // a list behind a POST, its filters in the query as any list's).
+    let (op, searched) = match (item.get("get"), item.get("post")) {
+        (Some(get), _) if get["operationId"].as_str()?.starts_with("list_") => (get, false),
+        (_, Some(post)) if post["operationId"].as_str()?.starts_with("search_") => (post, true),
+        _ => return None,
+    };
+    let name = match searched {
+        true => name.strip_suffix("/searches")?.to_string(),
+        false => name.to_string(),
+    };
     let envelope = resolve(
         doc,
         &op["responses"]["200"]["content"]["application/json"]["schema"],
@@ -285,7 +297,7 @@ fn resource_of(
         )
         .clone()
     };
-    let create = has(&many, "post");
+    let create = !searched && has(&many, "post");
     let update = has(&one, "put");
     let properties = |body: &Value| -> Vec<String> {
         body["properties"]
@@ -310,6 +322,7 @@ fn resource_of(
         segments: name.split('/').map(str::to_string).collect(),
         singular: snake_case(&schema),
         paging: list_paging(doc, op),
+        searched,
         get: has(&one, "get"),
         create,
         update,
@@ -435,14 +448,22 @@ mod tests {
     #[test]
     fn every_list_but_the_bulk_job_ones_is_a_resource() {
         let catalog = catalog();
-        assert_eq!(catalog.resources.len(), 39);
+        // 39 lists asked with GET, and the meeting settings searched with POST.
+        assert_eq!(catalog.resources.len(), 40);
+        let searched: Vec<&str> = catalog
+            .resources
+            .iter()
+            .filter(|r| r.searched)
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(searched, ["meetings/settings"]);
         let incremental: Vec<&str> = catalog
             .resources
             .iter()
             .filter(|r| r.incremental())
             .map(|r| r.name.as_str())
             .collect();
-        assert_eq!(incremental.len(), 15, "{incremental:?}");
+        assert_eq!(incremental.len(), 16, "{incremental:?}");
     }
 
     #[test]

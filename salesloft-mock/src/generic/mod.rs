@@ -69,7 +69,10 @@ pub fn route(store: &mut Store, call: &Call) -> Option<Result<Reply, ApiError>> 
     let (resource, id) = catalog().for_path(&call.segments)?;
     let m = call.method;
     let result = match id {
-        None if m == Method::GET => list(store, resource, call, |_| true),
+        Some("searches") if m == Method::POST && resource.searched => {
+            list(store, resource, call, |_| true)
+        }
+        None if m == Method::GET && !resource.searched => list(store, resource, call, |_| true),
         None if m == Method::POST && resource.create => create(store, resource, call),
         Some(id) if m == Method::GET && resource.get => get(store, resource, id),
         Some(id) if m == Method::PUT && resource.update => update(store, resource, call, id),
