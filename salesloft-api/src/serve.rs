@@ -1,6 +1,6 @@
 //! Serving a router to the internet: the one way every server of the toolkit listens (the
-//! webhook [`Receiver`](crate::webhooks::receiver::Receiver), the mirror's `--follow`
-//! receiver, the login's callback). Feature `server` (on with `webhook-receiver`).
+//! webhook receiver's `Receiver::serve`, the mirror's `--follow` receiver, the login's
+//! callback). Feature `server` (on with `webhook-receiver`).
 //!
 //! `axum::serve` as it comes waits forever for a client's headers and accepts connections
 //! until the process runs out of file descriptors, after which it answers no one. [`serve`]
