@@ -6,7 +6,7 @@ mod common;
 use common::demo_command as demo;
 use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -150,19 +150,24 @@ fn duplicates(sandbox: &SandboxHandle) -> usize {
     twice
 }
 
+/// A CSV of `count` leads `{prefix}{i}@company{i % domains}.test`, with their domains.
+fn leads_file(dir: &tempfile::TempDir, prefix: &str, count: usize, domains: usize) -> PathBuf {
+    let path = dir.path().join("leads.csv");
+    let mut csv = String::from("email,domain\n");
+    for i in 0..count {
+        let company = i % domains;
+        csv.push_str(&format!(
+            "{prefix}{i}@company{company}.test,company{company}.test\n"
+        ));
+    }
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_in_each_phase_then_a_resume_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let leads = dir.path().join("leads.csv");
-    let mut csv = String::from("email,domain\n");
-    for i in 0..40 {
-        csv.push_str(&format!(
-            "lead{i}@company{}.test,company{}.test\n",
-            i % 8,
-            i % 8
-        ));
-    }
-    std::fs::write(&leads, csv).unwrap();
+    let leads = leads_file(&dir, "lead", 40, 8);
     // (phase, journal lines of it after which the process is killed)
     for (phase, after) in [(0, 3), (1, 10), (2, 10)] {
         let sandbox = Sandbox::start(Config::default()).await.unwrap();
@@ -227,16 +232,7 @@ async fn a_sigkill_in_each_phase_then_a_resume_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_cadence_the_list_is_imported_only() {
     let dir = tempfile::tempdir().unwrap();
-    let leads = dir.path().join("leads.csv");
-    let mut csv = String::from("email,domain\n");
-    for i in 0..30 {
-        csv.push_str(&format!(
-            "import{i}@company{}.test,company{}.test\n",
-            i % 3,
-            i % 3
-        ));
-    }
-    std::fs::write(&leads, csv).unwrap();
+    let leads = leads_file(&dir, "import", 30, 3);
     let sandbox = Sandbox::start(Config::default()).await.unwrap();
     let memberships = sandbox.records("cadence_memberships").len();
     let env = [

@@ -180,9 +180,11 @@ struct Settings {
     approve: Option<bool>,
     rate_limit_per_minute: Option<u32>,
     granted_scope: Option<String>,
+    bulk_job_seconds: Option<i64>,
 }
 
-/// `{"approve": false}` (deny logins), `{"rate_limit_per_minute": 60}`, `{"granted_scope": "people:read"}`.
+/// `{"approve": false}` (deny logins), `{"rate_limit_per_minute": 60}`, `{"granted_scope": "people:read"}`,
+/// `{"bulk_job_seconds": 30}` (how long a bulk job executes).
 async fn settings(
     State(shared): State<Arc<Shared>>,
     settings: Result<Json<Settings>, JsonRejection>,
@@ -197,6 +199,9 @@ async fn settings(
     }
     if let Some(scope) = settings.granted_scope {
         store.granted_scope = scope;
+    }
+    if let Some(seconds) = settings.bulk_job_seconds {
+        store.config.bulk_job_seconds = seconds.max(0);
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,6 +34,9 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     /// How long a client may take to send a request's body.
     pub body_timeout: std::time::Duration,
+    /// How long a bulk job executes, on the sandbox's clock, once marked ready (0: it is done
+    /// by the next time anyone looks). The service does not say how long jobs take.
+    pub bulk_job_seconds: i64,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             admin_token: None,
             header_timeout: std::time::Duration::from_secs(10),
             body_timeout: std::time::Duration::from_secs(10),
+            bulk_job_seconds: 0,
         }
     }
 }

@@ -142,6 +142,12 @@ impl SandboxHandle {
         self.shared.store().latency = latency;
     }
 
+    /// How long a bulk job executes once marked ready, on the sandbox's clock (0, the
+    /// default: it is done by the next time anyone looks).
+    pub fn set_bulk_job_seconds(&self, seconds: i64) {
+        self.shared.store().config.bulk_job_seconds = seconds.max(0);
+    }
+
     /// Every access token issued so far expires now (refresh tokens stay valid).
     pub fn expire_all_tokens(&self) {
         self.shared.expire_tokens();

@@ -181,3 +181,85 @@ async fn an_unknown_job_type_is_refused_before_any_request() {
         JobType::CalendarEventsUpsert
     );
 }
+
+/// SalesLoft asks for one job at a time: while another job of the team executes (30 s on the
+/// sandbox's clock here), `create` waits for it, polling on the client's clock.
+#[tokio::test]
+async fn a_new_job_waits_while_another_executes() {
+    let (sandbox, client) = sandbox_and_client(unmetered(), RetryPolicy::none()).await;
+    sandbox.set_bulk_job_seconds(30);
+    let mut first = new_job(&client).await;
+    bulk::upload(&client, &mut first, &people(10, 1_000_000), &mut |_| {})
+        .await
+        .unwrap();
+    client
+        .update_bulk_job()
+        .id(first.job_id)
+        .body_map(|b| b.ready_to_execute(Some(true)))
+        .send()
+        .await
+        .unwrap();
+    sandbox.clear_requests();
+    let second = new_job(&client).await;
+    let queue_checks = sandbox
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "GET" && r.query.as_deref().is_some_and(|q| q.contains("executing"))
+        })
+        .count();
+    assert!(queue_checks > 1, "{queue_checks} checks of the queue");
+    let job = |id: i64| {
+        sandbox
+            .records("bulk_jobs")
+            .into_iter()
+            .find(|j| j["id"] == id)
+            .unwrap()
+    };
+    let (first, second) = (job(first.job_id), job(second.job_id));
+    assert_eq!(first["state"], "done");
+    assert!(
+        second["created_at"].as_str() >= first["finished_at"].as_str(),
+        "created {} while the first ran until {}",
+        second["created_at"],
+        first["finished_at"]
+    );
+}
+
+/// A caller with a receiver wakes the wait at once on `bulk_job_completed`, instead of
+/// sleeping out the poll interval (an hour here).
+#[tokio::test]
+async fn a_completion_notice_ends_the_wait_at_once() {
+    let (sandbox, client) = salesloft_testkit::unmetered().await;
+    sandbox.set_bulk_job_seconds(30);
+    let mut job = new_job(&client).await;
+    bulk::upload(&client, &mut job, &people(10, 1_000_000), &mut |_| {})
+        .await
+        .unwrap();
+    let completed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let notice = completed.clone();
+    let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = polls.clone();
+    let waiting = tokio::spawn(async move {
+        let hourly = Polling {
+            first: std::time::Duration::from_secs(3_600),
+            max: std::time::Duration::from_secs(3_600),
+        };
+        let mut on_poll = move |_: &salesloft_api::types::BulkJob| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        bulk::run(&client, &mut job, &hourly, Some(notice), &mut on_poll).await
+    });
+    while polls.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    sandbox.clock().advance(chrono::Duration::seconds(31));
+    completed.notify_one();
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the notice ends the wait")
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state.as_deref(), Some("done"));
+    assert_eq!(polls.load(std::sync::atomic::Ordering::Relaxed), 2);
+}

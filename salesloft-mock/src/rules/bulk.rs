@@ -245,14 +245,17 @@ fn list_job_data(store: &Store, call: &Call, key: i64, results: bool) -> Result<
     Ok(Reply::Json(StatusCode::OK, request.envelope(data, total)))
 }
 
-/// Runs every job marked ready: each record as one call of the job's type (by the same code
-/// as that call, its webhooks included), then the job `done` with its counts and the
-/// `bulk_job_completed` webhook.
+/// Runs every job marked ready whose time has come (`Config::bulk_job_seconds` after it was
+/// marked): each record as one call of the job's type (by the same code as that call, its
+/// webhooks included), then the job `done` with its counts and the `bulk_job_completed`
+/// webhook.
 fn run_ready_jobs(store: &mut Store, call: &Call) {
+    let takes = chrono::Duration::seconds(store.config.bulk_job_seconds);
     let ready: Vec<i64> = jobs(store)
         .rows
         .values()
         .filter(|job| job.str_field("state") == Some("executing"))
+        .filter(|job| job.updated_at + takes <= call.now)
         .map(|job| job.id)
         .collect();
     for key in ready {
