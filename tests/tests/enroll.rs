@@ -321,3 +321,54 @@ async fn a_membership_whose_answer_was_lost_is_checked_for_not_asked_twice() {
         "{sent:?}"
     );
 }
+
+/// Rows the bulk job refuses fail with SalesLoft's message, once, without a loop: here every
+/// company is deleted after the job's upload, so the job refuses every person of it.
+#[tokio::test]
+async fn rows_the_job_refuses_fail_with_salesloft_s_message() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    let rows = enroll::validate(leads(30, 3));
+    let dir = tempfile::tempdir().unwrap();
+    let kill = Arc::new(tokio::sync::Notify::new());
+    let trigger = kill.clone();
+    let mut on_progress = move |p: Progress| {
+        if p.phase == Phase::People && p.done == 0 {
+            trigger.notify_one();
+        }
+    };
+    let cadence = Some(cadence_id(&sandbox));
+    let mut first = journal(&dir, &sandbox);
+    tokio::select! {
+        _ = enroll::enroll_on(&client, cadence, &rows, PeoplePath::Auto, &mut first, &mut on_progress) => {
+            panic!("the run was to stop after the upload")
+        }
+        _ = kill.notified() => {}
+    }
+    drop(first);
+    for account in sandbox.records("accounts") {
+        let domain = account["domain"].as_str().unwrap_or_default();
+        if domain.starts_with("company") {
+            let id = account["id"].as_i64().unwrap();
+            let deleted = salesloft_testkit::delete(&sandbox, &format!("accounts/{id}")).await;
+            assert_eq!(deleted, 204);
+        }
+    }
+    let before = sandbox.requests().len();
+    let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+    assert_eq!(outcomes(&reports)["failed"], 30, "{reports:?}");
+    assert!(
+        reports.iter().all(|r| matches!(
+            &r.outcome,
+            Outcome::Failed(reason) if reason.contains("account") && reason.contains("must exist")
+        )),
+        "{reports:?}"
+    );
+    // The job run once and its results read once: no membership asked, nothing sent again.
+    let after: Vec<String> = sandbox.requests()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(after.iter().all(|r| !r.starts_with("POST")), "{after:?}");
+    assert!(after.len() <= 5, "{after:?}");
+    assert_eq!(sandbox.records("bulk_jobs").len(), 1);
+}

@@ -42,6 +42,9 @@ pub struct EnrollArgs {
     pub no_bulk: bool,
 }
 
+/// Failed rows named one by one on the terminal; the rest are counted.
+const SHOWN_FAILURES: usize = 20;
+
 /// The known columns, by their header (lower case, `_`, `-` and spaces alike).
 fn column(header: &str) -> Option<&'static str> {
     let key: String = header
@@ -323,14 +326,22 @@ pub async fn run(
         count(|o| matches!(o, Outcome::Invalid(_))),
         count(|o| matches!(o, Outcome::Failed(_))),
     ));
-    for report in reports
+    // The first failures, with SalesLoft's messages; all of them are in --report.
+    let failed: Vec<&RowReport> = reports
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
-    {
+        .collect();
+    for report in failed.iter().take(SHOWN_FAILURES) {
         out.detail(&format!(
             "row {}: {}",
             report.line,
             outcome_text(&report.outcome)
+        ));
+    }
+    if failed.len() > SHOWN_FAILURES {
+        out.detail(&format!(
+            "... and {} more failed rows (--report lists every row)",
+            failed.len() - SHOWN_FAILURES
         ));
     }
     if let Some(path) = &args.report {
