@@ -16,6 +16,8 @@
 //! - [`Session`]: stored credentials that refresh themselves ([`tokens`]), client
 //!   credentials, or an API key, behind `salesloft_api::TokenSource`.
 //! - [`store`]: the credentials file (0600, atomic writes, locked refresh).
+//! - [`seal`]: tokens sealed at rest (AES-256-GCM, a key from the environment, key rotation),
+//!   for stores that keep many teams' tokens in a shared database.
 
 pub mod app;
 pub mod callback;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod http;
 pub mod login;
 pub mod oauth;
+pub mod seal;
 pub mod session;
 pub mod store;
 pub mod tokens;
