@@ -372,3 +372,30 @@ async fn rows_the_job_refuses_fail_with_salesloft_s_message() {
     assert!(after.len() <= 5, "{after:?}");
     assert_eq!(sandbox.records("bulk_jobs").len(), 1);
 }
+
+/// A team or app that may not use bulk jobs (403 on the job's first request) gets its people
+/// upserted one by one, in the same run.
+#[tokio::test]
+async fn without_bulk_jobs_the_people_are_upserted_one_by_one() {
+    let (sandbox, client) = sandbox_and_client(Config::default(), RetryPolicy::default()).await;
+    let rows = enroll::validate(
+        (0..30)
+            .map(|i| Lead {
+                email: format!("solo{i}@example.test"),
+                ..Lead::default()
+            })
+            .collect(),
+    );
+    // Without domains the run's first request is the job's: refused.
+    sandbox.inject(Fault::Status { status: 403 }, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let reports = run(&client, &sandbox, &rows, &mut journal(&dir, &sandbox)).await;
+    assert_eq!(outcomes(&reports)["Created"], 30, "{reports:?}");
+    assert!(sandbox.records("bulk_jobs").is_empty());
+    let upserts = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/v2/person_upserts"))
+        .count();
+    assert_eq!(upserts, 30);
+}

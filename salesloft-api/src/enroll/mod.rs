@@ -364,7 +364,7 @@ pub async fn enroll_on(
         known.bulk.is_some() || (path == PeoplePath::Auto && people_job::pays_for(to_upsert.len()));
     if by_job {
         let rows_by_line: HashMap<usize, &Row> = valid.iter().map(|r| (r.line, *r)).collect();
-        people_job::upsert_people(
+        let by_job = people_job::upsert_people(
             client,
             &to_upsert,
             &rows_by_line,
@@ -374,7 +374,10 @@ pub async fn enroll_on(
             later,
         )
         .await?;
-        to_upsert.clear();
+        // A team or app that may not use bulk jobs gets one upsert each instead.
+        if by_job == people_job::ByJob::Done {
+            to_upsert.clear();
+        }
     }
     let mut answers = futures_util::stream::iter(to_upsert)
         .map(|(row, company)| async move { (row, upsert_person(client, row, company).await) })

@@ -22,11 +22,22 @@ pub(super) fn pays_for(people: usize) -> bool {
     bulk::cost(people, 2) < people as u64
 }
 
+/// What became of the people phase's job.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ByJob {
+    /// Every person upserted or refused by the job.
+    Done,
+    /// SalesLoft does not let this team or app use bulk jobs (403, 404): nothing was sent
+    /// for the people yet; they are to be upserted one by one.
+    Unavailable,
+}
+
 /// Results read between two saves of the job's place in its results.
 const SAVE_EVERY: usize = bulk::RESULTS_PER_PAGE;
 
 /// Upserts `to_upsert` (each row with its company) in one job, or finishes the job a killed
 /// run left in the journal; records each person's id, or their refusal, in `known`.
+/// [`ByJob::Unavailable`] when a new job may not be made here.
 pub(super) async fn upsert_people(
     client: &Client,
     to_upsert: &[(&Row, Option<i64>)],
@@ -35,11 +46,18 @@ pub(super) async fn upsert_people(
     journal: &mut Journal,
     meter: &mut Meter<'_>,
     later: u64,
-) -> Result<(), EnrollError> {
+) -> Result<ByJob, EnrollError> {
     let (mut job, lines) = match known.bulk.take() {
         Some(resumed) => resumed,
         None => {
-            let job = bulk::create(client, JobType::PersonUpsert, "salesloft enroll").await?;
+            let created = bulk::create(client, JobType::PersonUpsert, "salesloft enroll").await;
+            let job = match created {
+                Err(bulk::BulkError::Api(e)) if not_allowed(&e) => {
+                    meter.charge(e.rate_limit());
+                    return Ok(ByJob::Unavailable);
+                }
+                other => other?,
+            };
             meter.spent += 2;
             let lines: Vec<usize> = to_upsert.iter().map(|(row, _)| row.line).collect();
             journal.record(Entry::PeopleJob {
@@ -148,7 +166,15 @@ pub(super) async fn upsert_people(
     meter.spent += 1;
     journal.record(Entry::PeopleJobRead)?;
     meter.report(Phase::People, total, total, later);
-    Ok(())
+    Ok(ByJob::Done)
+}
+
+/// SalesLoft refuses bulk jobs to this team or app: a missing scope or permission (403), or
+/// no such feature (404).
+fn not_allowed(error: &crate::ApiError) -> bool {
+    error
+        .status()
+        .is_some_and(|s| matches!(s.as_u16(), 403 | 404))
 }
 
 fn refuse(
