@@ -39,14 +39,37 @@ where
     F: FnMut(i64) -> Fut,
     Fut: Future<Output = Result<ResponseValue<E>, progenitor_client::Error<ErrorBody>>>,
 {
-    struct State<F, T> {
+    walk(1, fetch, |page, data: &[E::Item], metadata| {
+        // A service that repeats a page number would loop: only go forward.
+        Ok(next_page(metadata).filter(|n| !data.is_empty() && *n > page))
+    })
+}
+
+/// The stream both walks are: `fetch(request)` answers a page, `next_of(request, items,
+/// metadata)` says what to ask after it (`None`: that page was the last). An error ends the
+/// stream after it is handed on.
+fn walk<E, R, F, Fut, N>(
+    first: R,
+    fetch: F,
+    next_of: N,
+) -> impl Stream<Item = Result<E::Item, ApiError>>
+where
+    E: ListEnvelope,
+    R: Copy,
+    F: FnMut(R) -> Fut,
+    Fut: Future<Output = Result<ResponseValue<E>, progenitor_client::Error<ErrorBody>>>,
+    N: FnMut(R, &[E::Item], Option<&ListMetadata>) -> Result<Option<R>, ApiError>,
+{
+    struct State<F, N, R, T> {
         fetch: F,
-        next: Option<i64>,
+        next_of: N,
+        next: Option<R>,
         buffer: VecDeque<T>,
     }
     let state = State {
         fetch,
-        next: Some(1),
+        next_of,
+        next: Some(first),
         buffer: VecDeque::new(),
     };
     futures_util::stream::unfold(state, |mut state| async move {
@@ -54,14 +77,14 @@ where
             if let Some(item) = state.buffer.pop_front() {
                 return Some((Ok(item), state));
             }
-            let page = state.next.take()?;
-            match (state.fetch)(page).await {
+            let request = state.next.take()?;
+            match (state.fetch)(request).await {
                 Err(e) => return Some((Err(ApiError::from(e)), state)),
                 Ok(response) => {
                     let (data, metadata) = response.into_inner().into_parts();
-                    if !data.is_empty() {
-                        // A service that repeats a page number would loop: only go forward.
-                        state.next = next_page(metadata.as_ref()).filter(|n| *n > page);
+                    match (state.next_of)(request, &data, metadata.as_ref()) {
+                        Ok(next) => state.next = next,
+                        Err(e) => return Some((Err(e), state)),
                     }
                     state.buffer = data.into();
                 }
@@ -123,39 +146,9 @@ where
     F: FnMut(Option<i64>) -> Fut,
     Fut: Future<Output = Result<ResponseValue<E>, progenitor_client::Error<ErrorBody>>>,
 {
-    struct State<F, T, I> {
-        fetch: F,
-        id_of: I,
-        /// The `id[gt]` of the next request; `None` inside: the first request.
-        next: Option<Option<i64>>,
-        buffer: VecDeque<T>,
-    }
-    let state = State {
-        fetch,
-        id_of,
-        next: Some(None),
-        buffer: VecDeque::new(),
-    };
-    futures_util::stream::unfold(state, move |mut state| async move {
-        loop {
-            if let Some(item) = state.buffer.pop_front() {
-                return Some((Ok(item), state));
-            }
-            let after = state.next.take()?;
-            match (state.fetch)(after).await {
-                Err(e) => return Some((Err(ApiError::from(e)), state)),
-                Ok(response) => {
-                    let (data, _) = response.into_inner().into_parts();
-                    let ids: Vec<i64> =
-                        data.iter().filter_map(|item| (state.id_of)(item)).collect();
-                    match next_after_id(after, &ids, per_page) {
-                        Ok(next) => state.next = next.map(Some),
-                        Err(e) => return Some((Err(e), state)),
-                    }
-                    state.buffer = data.into();
-                }
-            }
-        }
+    walk(None, fetch, move |after, data: &[E::Item], _| {
+        let ids: Vec<i64> = data.iter().filter_map(&id_of).collect();
+        Ok(next_after_id(after, &ids, per_page)?.map(Some))
     })
 }
 
