@@ -36,7 +36,7 @@ pub enum Entry {
         job: crate::bulk::JobState,
         lines: Vec<usize>,
     },
-    /// The job after a step: an upload, the run, or a page of its results read.
+    /// The job after a step: an upload, or its run (done).
     PeopleJobStep { job: crate::bulk::JobState },
     /// Every result of the job is read (and recorded).
     PeopleJobRead,

@@ -3,8 +3,9 @@
 //! for refusing a row. About one request per hundred people instead of one per person.
 //!
 //! The journal holds the job: which rows it carries (their lines, recorded before the first
-//! upload, so a resumed run uploads the same records in the same order), its [`JobState`]
-//! after each step, each result as it is read, and the end of the results. A run killed at any
+//! upload, so a resumed run uploads the same records in the same order), its [`bulk::JobState`]
+//! after each upload and once done, each result as it is read (with its id), and the end of the
+//! results. A run killed at any
 //! point resumes the same job where it stood: an upload the job already counted is not sent
 //! again (`bulk::upload` reads the job's total), and results are read after the last one
 //! recorded.
@@ -32,10 +33,7 @@ pub(super) enum ByJob {
     Unavailable,
 }
 
-/// Results read between two saves of the job's place in its results.
-const SAVE_EVERY: usize = bulk::RESULTS_PER_PAGE;
-
-/// Upserts `to_upsert` (each row with its company) in one job, or finishes the job a killed
+/// Upserts the people of `to_upsert` (with the companies `known` has for them) in one job, or finishes the job a killed
 /// run left in the journal; records each person's id, or their refusal, in `known`.
 /// [`ByJob::Unavailable`] when a new job may not be made here.
 pub(super) async fn upsert_people(
@@ -67,19 +65,14 @@ pub(super) async fn upsert_people(
             (job, lines)
         }
     };
-    let companies: HashMap<usize, Option<i64>> = to_upsert
-        .iter()
-        .map(|(row, company)| (row.line, *company))
-        .collect();
     let mut records: Vec<UpsertPersonBody> = Vec::with_capacity(lines.len());
     for line in &lines {
         let row = rows_by_line
             .get(line)
             .ok_or(EnrollError::ListChanged { line: *line })?;
-        let company = companies.get(line).copied().flatten().or_else(|| {
-            row.domain_key()
-                .and_then(|d| known.companies.get(&d).copied())
-        });
+        let company = row
+            .domain_key()
+            .and_then(|d| known.companies.get(&d).copied());
         let body = UpsertPersonBody::try_from(person_body(row, company)).map_err(|e| {
             crate::ApiError::InvalidRequest(format!("line {line} cannot be uploaded: {e}"))
         })?;
@@ -107,7 +100,7 @@ pub(super) async fn upsert_people(
 
     if !job.done {
         let mut polls = 0;
-        let done = bulk::run(
+        bulk::run(
             client,
             &mut job,
             &Polling::default(),
@@ -120,11 +113,10 @@ pub(super) async fn upsert_people(
         )
         .await?;
         meter.spent += 1 + polls;
-        drop(done);
         journal.record(Entry::PeopleJobStep { job: job.clone() })?;
     }
 
-    // Results, in id order, each recorded; the place in them saved every page.
+    // Results, in id order, each recorded with its id: a resumed run reads after the last.
     let mut read = 0;
     let mut results = std::pin::pin!(bulk::results::<Person>(client, &job));
     while let Some(result) = results.next().await {
@@ -156,10 +148,8 @@ pub(super) async fn upsert_people(
             }
             Err(reason) => refuse(known, journal, email, result.id, &reason)?,
         }
-        job.results_after = Some(result.id);
-        if read % SAVE_EVERY == 0 {
+        if read % bulk::RESULTS_PER_PAGE == 0 {
             meter.spent += 1;
-            journal.record(Entry::PeopleJobStep { job: job.clone() })?;
             meter.report(Phase::People, read.min(total), total, later);
         }
     }
