@@ -127,6 +127,13 @@ pub struct Polling {
     pub max: Duration,
 }
 
+impl Polling {
+    /// The wait after one of `wait`: half as long again, at most `max`.
+    fn after(&self, wait: Duration) -> Duration {
+        (wait + wait / 2).min(self.max)
+    }
+}
+
 impl Default for Polling {
     fn default() -> Self {
         Self {
@@ -249,7 +256,7 @@ pub async fn run(
             }
             None => sleep.await,
         }
-        wait = (wait + wait / 2).min(polling.max);
+        wait = polling.after(wait);
     }
 }
 
@@ -337,7 +344,7 @@ async fn wait_for_queue(client: &Client, polling: &Polling) -> Result<(), ApiErr
             return Ok(());
         }
         clock.sleep(wait).await;
-        wait = (wait + wait / 2).min(polling.max);
+        wait = polling.after(wait);
     }
 }
 

@@ -117,7 +117,7 @@ fn copy_to_send(template: &Request) -> Option<Request> {
 
 /// What one attempt came to.
 enum Attempt {
-    /// An answer (its body read, when the request may be resent).
+    /// An answer, its whole body read.
     Answered(Response),
     /// A 2xx answer whose JSON body does not parse: kept, to hand on if no attempt is left.
     Broken(Response),
@@ -232,9 +232,11 @@ fn send_once(
             match response.chunk().await {
                 Ok(Some(chunk)) if body.len() + chunk.len() > max_answer => {
                     let too_large = AnswerTooLarge { limit: max_answer };
-                    // Boxed: the rare path does not grow every request's future.
-                    if let Some(e) = Box::pin(too_large.into_reqwest()).await {
-                        return Attempt::TooLarge(e);
+                    // Boxed: the rare path does not grow every request's future. Nothing past
+                    // the limit is read, whatever happens.
+                    match Box::pin(too_large.into_reqwest()).await {
+                        Some(e) => return Attempt::TooLarge(e),
+                        None => break,
                     }
                 }
                 Ok(Some(chunk)) => body.push(chunk),
