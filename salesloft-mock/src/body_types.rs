@@ -26,7 +26,7 @@ pub enum Expected {
     Number,
     Boolean,
     List(Box<Expected>),
-    /// The declared properties (others are not checked), and whether items of lists may be null.
+    /// The declared properties (others are not checked).
     Object(Vec<(String, Expected)>),
 }
 
@@ -67,18 +67,13 @@ impl Expected {
         let Self::Object(properties) = self else {
             return Ok(());
         };
-        for (name, expected) in properties {
-            if let Some(value) = body.get(name)
-                && !value.is_null()
-                && !expected.admits(value)
-            {
-                return Err(ApiError::invalid(
-                    name,
-                    &format!("must be {}", expected.name()),
-                ));
-            }
+        match misfit(properties, body) {
+            Some((name, expected)) => Err(ApiError::invalid(
+                name,
+                &format!("must be {}", expected.name()),
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether `value` can be this type (see the module's leniency; and an object may come as
@@ -96,10 +91,7 @@ impl Expected {
                 matches!(s.trim(), "true" | "false" | "1" | "0")
             }
             (Self::List(item), Value::Array(items)) => items.iter().all(|i| item.admits(i)),
-            (Self::Object(properties), Value::Object(map)) => properties.iter().all(|(k, e)| {
-                map.get(k)
-                    .is_none_or(|value| value.is_null() || e.admits(value))
-            }),
+            (Self::Object(properties), Value::Object(map)) => misfit(properties, map).is_none(),
             // SalesLoft's own document gives a bulk job's records as JSON text.
             (Self::Object(_), Value::String(text)) => match serde_json::from_str::<Value>(text) {
                 Ok(object @ Value::Object(_)) => self.admits(&object),
@@ -121,6 +113,18 @@ impl Expected {
             Self::Object(_) => "an object".into(),
         }
     }
+}
+
+/// The first declared property whose value in `map` is there, not null, and not what is
+/// declared.
+fn misfit<'a>(
+    properties: &'a [(String, Expected)],
+    map: &Map<String, Value>,
+) -> Option<&'a (String, Expected)> {
+    properties.iter().find(|(name, expected)| {
+        map.get(name)
+            .is_some_and(|value| !value.is_null() && !expected.admits(value))
+    })
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@
 //!
 //! The rooms, each importing only from the rows above it:
 //! 1. `config`, `clock`, `error`, `params`, `request_log`, `call` (one API call and its reply),
-//!    `body_types` (a write's body checked against its request schema), and from `generic`: `table` (a record and a table of them), `catalog` (the list resources
-//!    of the spec, their fields and filters), `listing` (paging and sorting);
+//!    `body_types` (a write's body checked against its request schema), and from `generic`:
+//!    `table` (a record and a table of them), `catalog` (the list resources of the spec, their
+//!    fields and filters), `listing` (paging and sorting);
 //! 2. `outbox` (webhook subscriptions and deliveries waiting: data beside the store);
 //! 3. `store` (all state behind one lock), then `ratelimit`, `oauth`, `faults` (what an
 //!    injected fault does to an answer);

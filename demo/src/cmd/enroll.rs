@@ -215,20 +215,13 @@ pub async fn run(
         PeoplePath::Auto
     };
     let share = args.budget_share.clamp(0.01, 1.0);
+    let plan = Plan::on(&rows, path);
     let (cadence_id, target_text, plan) = match &args.cadence {
         Some(cadence) => {
             let (id, name) = find_cadence(client, cadence).await?;
-            (
-                Some(id),
-                format!("cadence {id} ({name})"),
-                Plan::on(&rows, path),
-            )
+            (Some(id), format!("cadence {id} ({name})"), plan)
         }
-        None => (
-            None,
-            "no cadence: upserts only".to_string(),
-            Plan::on(&rows, path).upserts_only(),
-        ),
+        None => (None, "no cadence: upserts only".into(), plan.upserts_only()),
     };
     out.note(&format!(
         "{} rows: {} valid, {} invalid; {} companies; {target_text}.",
