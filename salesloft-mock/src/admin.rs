@@ -1,12 +1,13 @@
 //! The admin surface over HTTP, under `/__admin`: the calls of [`crate::state::Shared`] (which
 //! the library handle offers too). Input out of range gets 400 with `{"error": ...}` and
 //! changes nothing. With `Config::admin_token` set, every call needs `Authorization: Bearer
-//! <token>`.
+//! <token>`. Every call takes `?team=ID` and acts on that team (without it, the first team).
 
 use crate::faults::Fault;
 use crate::state::{AdminError, Shared};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,8 @@ pub fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/clock", post(clock))
         .route("/settings", post(settings))
         .route("/seed_people", post(seed_people))
+        .route("/teams", get(teams).post(add_teams))
+        .route("/teams/{id}/revoke", post(revoke_team))
         .route("/seed/{*resource}", post(seed))
         .route(
             "/records/{*path}",
@@ -66,19 +69,45 @@ impl IntoResponse for AdminError {
     }
 }
 
+/// The team a call acts on: `?team=ID`, the first team without it.
+struct Team(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Team {
+    type Rejection = AdminError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AdminError> {
+        let params = crate::params::Params::parse(parts.uri.query());
+        match params.get("team") {
+            None => Ok(Team(crate::store::TEAM_ID)),
+            Some(id) => id.parse().map(Team).map_err(|_| {
+                AdminError(format!(
+                    "team is a team's id (a number), not `{}`",
+                    id.escape_debug()
+                ))
+            }),
+        }
+    }
+}
+
 /// A JSON body, or 400 saying what is wrong with it.
 fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, AdminError> {
     body.map(|Json(value)| value)
         .map_err(|e| AdminError(format!("bad admin request: {}", e.body_text())))
 }
 
-async fn requests(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!(shared.requests()))
+async fn requests(
+    State(shared): State<Arc<Shared>>,
+    Team(team): Team,
+) -> Result<Json<Value>, AdminError> {
+    Ok(Json(json!(shared.requests(team)?)))
 }
 
-async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.clear_requests();
-    StatusCode::NO_CONTENT
+async fn clear_requests(
+    State(shared): State<Arc<Shared>>,
+    Team(team): Team,
+) -> Result<StatusCode, AdminError> {
+    shared.clear_requests(team)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -95,16 +124,20 @@ fn one() -> usize {
 /// `{"fault": {"kind": "status", "status": 503}, "count": 2}`
 async fn faults(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     request: Result<Json<Faults>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
     let request = body(request)?;
-    shared.inject(request.fault, request.count)?;
+    shared.inject(team, request.fault, request.count)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every webhook delivery attempt, oldest first.
-async fn webhook_deliveries(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    Json(json!(shared.store().outbox.log()))
+async fn webhook_deliveries(
+    State(shared): State<Arc<Shared>>,
+    Team(team): Team,
+) -> Result<Json<Value>, AdminError> {
+    Ok(Json(json!(shared.team(team)?.outbox.log())))
 }
 
 #[derive(Deserialize)]
@@ -117,10 +150,11 @@ struct WebhookFaults {
 /// `{"fault": "drop" | "wrong_signature" | "duplicate", "count": 1}`
 async fn webhook_faults(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     request: Result<Json<WebhookFaults>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
     let request = body(request)?;
-    shared.inject_webhook_fault(request.fault, request.count)?;
+    shared.inject_webhook_fault(team, request.fault, request.count)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,19 +166,23 @@ struct Latency {
 /// `{"millis": 250}`, at most a minute.
 async fn latency(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     request: Result<Json<Latency>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
     let request = body(request)?;
     if request.millis > 60_000 {
         return Err(AdminError("latency is at most 60000 ms".into()));
     }
-    shared.store().latency = std::time::Duration::from_millis(request.millis);
+    shared.team(team)?.latency = std::time::Duration::from_millis(request.millis);
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn expire_tokens(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.expire_tokens();
-    StatusCode::NO_CONTENT
+async fn expire_tokens(
+    State(shared): State<Arc<Shared>>,
+    Team(team): Team,
+) -> Result<StatusCode, AdminError> {
+    shared.expire_tokens(team)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -187,10 +225,11 @@ struct Settings {
 /// `{"bulk_job_seconds": 30}` (how long a bulk job executes).
 async fn settings(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     settings: Result<Json<Settings>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
     let settings = body(settings)?;
-    let mut store = shared.store();
+    let mut store = shared.team(team)?;
     if let Some(approve) = settings.approve {
         store.config.approve = approve;
     }
@@ -220,23 +259,26 @@ struct Seed {
 /// `{"count": 50000, "replace": true, "spread_micros": 1}`
 async fn seed_people(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     seed: Result<Json<Seed>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
     let seed = body(seed)?;
+    shared.team(team)?;
     if seed.replace {
-        shared.remove_people();
+        shared.remove_people(team)?;
     }
-    shared.seed_people(seed.count, seed.spread_micros)?;
+    shared.seed_people(team, seed.count, seed.spread_micros)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `{"count": 250, "spread_micros": 1000, "seed": 7}`: records of any list resource.
 async fn seed(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     Path(resource): Path<String>,
     request: Result<Json<crate::generic::seed::SeedRequest>, JsonRejection>,
 ) -> Result<StatusCode, AdminError> {
-    shared.seed(&resource, body(request)?)?;
+    shared.seed(team, &resource, body(request)?)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -255,11 +297,12 @@ fn record_path(path: &str) -> (&str, Option<&str>) {
 
 async fn records(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     Path(path): Path<String>,
 ) -> Result<Response, AdminError> {
     Ok(match record_path(&path) {
-        (resource, None) => Json(json!(shared.records(resource)?)).into_response(),
-        (resource, Some(id)) => match shared.record(resource, id)? {
+        (resource, None) => Json(json!(shared.records(team, resource)?)).into_response(),
+        (resource, Some(id)) => match shared.record(team, resource, id)? {
             Some(record) => Json(record).into_response(),
             None => refuse(StatusCode::NOT_FOUND, "no such record"),
         },
@@ -268,9 +311,10 @@ async fn records(
 
 async fn clear_records(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     Path(path): Path<String>,
 ) -> Result<StatusCode, AdminError> {
-    shared.clear_records(record_path(&path).0)?;
+    shared.clear_records(team, record_path(&path).0)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -278,6 +322,7 @@ async fn clear_records(
 /// (`"keep_updated_at": true` leaves it).
 async fn patch_record(
     State(shared): State<Arc<Shared>>,
+    Team(team): Team,
     Path(path): Path<String>,
     fields: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> Result<Response, AdminError> {
@@ -287,9 +332,40 @@ async fn patch_record(
             "PATCH names one record: records/{resource}/{id}".into(),
         ));
     };
-    Ok(if shared.patch_record(resource, id, fields)? {
+    Ok(if shared.patch_record(team, resource, id, fields)? {
         StatusCode::NO_CONTENT.into_response()
     } else {
         refuse(StatusCode::NOT_FOUND, "no such record")
     })
+}
+
+#[derive(Deserialize)]
+struct AddTeams {
+    count: usize,
+}
+
+/// `{"count": 3}`: adds teams; answers each one's `id`, `name`, `api_key` and admin `user`.
+async fn add_teams(
+    State(shared): State<Arc<Shared>>,
+    request: Result<Json<AddTeams>, JsonRejection>,
+) -> Result<Json<Value>, AdminError> {
+    let request = body(request)?;
+    Ok(Json(json!(shared.add_teams(request.count)?)))
+}
+
+/// Every team: `[{"id": 1, "name": "Sandbox Team", "api_key": "ak_...", "user_id": 1}, ...]`.
+async fn teams(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!(shared.team_list()))
+}
+
+/// Revokes every OAuth token of the team (its API keys keep working).
+async fn revoke_team(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AdminError> {
+    let id = id
+        .parse()
+        .map_err(|_| AdminError("a team's id is a number".into()))?;
+    shared.revoke_team(id)?;
+    Ok(StatusCode::NO_CONTENT)
 }

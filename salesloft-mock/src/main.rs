@@ -27,6 +27,10 @@ struct Args {
     /// Guard `/__admin`: only requests with `Authorization: Bearer <token>` are answered.
     #[arg(long, env = "SALESLOFT_MOCK_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// Teams to serve; each team after the first gets its own API key and admin user, listed
+    /// by `GET /__admin/teams`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    teams: u32,
 }
 
 #[tokio::main]
@@ -45,12 +49,22 @@ async fn main() -> std::io::Result<()> {
         config.api_keys = vec![key];
     }
     let sandbox = Sandbox::start(config.clone()).await?;
+    let more = usize::try_from(args.teams - 1).unwrap_or(0);
+    sandbox
+        .add_teams(more)
+        .map_err(|e| std::io::Error::other(e.0))?;
     println!("SalesLoft sandbox running");
     println!("  API base URL:       {}", sandbox.api_base_url());
     println!("  accounts base URL:  {}", sandbox.accounts_base_url());
     println!("  client id:          {}", config.client_id);
     println!("  client secret:      {}", config.client_secret);
     println!("  API key:            {}", sandbox.api_key());
+    if args.teams > 1 {
+        println!(
+            "  teams:              {} (each one's id and API key: GET /__admin/teams)",
+            args.teams
+        );
+    }
     println!(
         "  redirect URIs:      {} and any http://127.0.0.1:<port>/ or http://localhost:<port>/",
         config.redirect_uris.join(", ")
@@ -60,7 +74,7 @@ async fn main() -> std::io::Result<()> {
         config.token_ttl_seconds, config.rate_limit_per_minute
     );
     println!(
-        "  admin:              {}/__admin/ (requests, faults, latency, expire_tokens, clock, settings, seed_people, seed/{{resource}}, records){}",
+        "  admin:              {}/__admin/ (requests, faults, latency, expire_tokens, clock, settings, seed_people, seed/{{resource}}, records, teams; ?team=ID){}",
         sandbox.api_base_url(),
         if config.admin_token.is_some() {
             "; needs the admin token"

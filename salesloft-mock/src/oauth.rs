@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::params::Params;
-use crate::store::{AccessToken, AuthCode, RefreshToken, Store, USER_ID};
+use crate::store::{AccessToken, AuthCode, RefreshToken, Store};
 use axum::http::StatusCode;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -93,13 +93,20 @@ pub fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where `/oauth/authorize` sends the browser, and the code it carries when approved.
+#[derive(Debug)]
+pub struct Redirect {
+    pub location: String,
+    pub code: Option<String>,
+}
+
 /// `GET /oauth/authorize`: the URL to redirect the browser to. Errors that make the redirect
 /// URI untrustworthy are answered here (400), as a real authorization server does.
 pub fn authorize(
     store: &mut Store,
     params: &Params,
     now: DateTime<Utc>,
-) -> Result<String, ApiError> {
+) -> Result<Redirect, ApiError> {
     let client_id = params.get("client_id").unwrap_or_default();
     if client_id != store.config.client_id {
         return Err(ApiError::oauth(
@@ -129,6 +136,7 @@ pub fn authorize(
             "The redirect uri carries a parameter the authorization server sets",
         ));
     }
+    let mut issued = None;
     {
         let mut query = target.query_pairs_mut();
         if params.get("response_type") != Some("code") {
@@ -159,14 +167,18 @@ pub fn authorize(
                 },
             );
             query.append_pair("code", &code);
-            query.append_pair("context", &format!("team_{}", crate::store::TEAM_ID));
+            issued = Some(code.clone());
+            query.append_pair("context", &format!("team_{}", store.team_id));
             query.append_pair("scope", &scope);
         }
         if let Some(state) = params.get("state") {
             query.append_pair("state", state);
         }
     }
-    Ok(target.into())
+    Ok(Redirect {
+        location: target.into(),
+        code: issued,
+    })
 }
 
 fn invalid_grant(description: &str) -> ApiError {
@@ -225,7 +237,8 @@ pub fn token(
             if let Some(code) = store.codes.get_mut(field("code")) {
                 code.family = Some(family);
             }
-            Ok(issue(store, USER_ID, &scope, Some(family), now))
+            let user = store.admin_user_id();
+            Ok(issue(store, user, &scope, Some(family), now))
         }
         "refresh_token" => {
             let presented = field("refresh_token");
@@ -250,7 +263,8 @@ pub fn token(
         }
         "client_credentials" => {
             let scope = store.granted_scope.clone();
-            Ok(issue(store, USER_ID, &scope, None, now))
+            let user = store.admin_user_id();
+            Ok(issue(store, user, &scope, None, now))
         }
         "" => Err(ApiError::oauth(
             StatusCode::BAD_REQUEST,

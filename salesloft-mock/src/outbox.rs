@@ -138,6 +138,15 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An empty outbox whose subscription and delivery ids follow `base` (the team's block).
+    pub fn starting_after(base: i64) -> Self {
+        Self {
+            subscriptions: Table::starting_after(base),
+            next_delivery: u64::try_from(base).unwrap_or(0),
+            ..Self::default()
+        }
+    }
+
     /// One delivery per enabled subscription of `event_type`, due now.
     pub fn emit(&mut self, event_type: &str, record: &Value, now: DateTime<Utc>) {
         // A boxed slice: exactly the body's length, whatever the serializer reserved.

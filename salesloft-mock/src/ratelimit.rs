@@ -18,20 +18,20 @@ fn minute_of(now: DateTime<Utc>) -> i64 {
     now.timestamp().div_euclid(60)
 }
 
-/// Budget left for `team` in the minute of `now`.
-pub fn remaining(store: &mut Store, team: i64, now: DateTime<Utc>) -> u32 {
+/// Budget left for the store's team in the minute of `now`.
+pub fn remaining(store: &mut Store, now: DateTime<Utc>) -> u32 {
     let limit = store.config.rate_limit_per_minute;
     let minute = minute_of(now);
-    let entry = store.budgets.entry(team).or_insert((minute, 0));
-    if entry.0 != minute {
-        *entry = (minute, 0);
+    let budget = &mut store.budget;
+    if budget.0 != minute {
+        *budget = (minute, 0);
     }
-    limit.saturating_sub(entry.1)
+    limit.saturating_sub(budget.1)
 }
 
-/// Charges `cost` to `team` in the minute of `now` if the budget left can pay for it.
-pub fn charge(store: &mut Store, team: i64, cost: u32, now: DateTime<Utc>) -> Charge {
-    let left = remaining(store, team, now);
+/// Charges `cost` to the store's team in the minute of `now` if the budget left can pay.
+pub fn charge(store: &mut Store, cost: u32, now: DateTime<Utc>) -> Charge {
+    let left = remaining(store, now);
     if cost > left {
         return Charge {
             cost,
@@ -39,9 +39,7 @@ pub fn charge(store: &mut Store, team: i64, cost: u32, now: DateTime<Utc>) -> Ch
             allowed: false,
         };
     }
-    if let Some(entry) = store.budgets.get_mut(&team) {
-        entry.1 += cost;
-    }
+    store.budget.1 += cost;
     Charge {
         cost,
         remaining: left - cost,
@@ -62,9 +60,10 @@ mod tests {
             ..Config::default()
         };
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 30).unwrap();
-        let mut store = Store::new(config, "http://x".into());
+        let mut store = Store::new(config.clone(), "http://x".into());
+        let mut other = Store::for_team(2, config, "http://x".into());
         assert_eq!(
-            charge(&mut store, 1, 8, start),
+            charge(&mut store, 8, start),
             Charge {
                 cost: 8,
                 remaining: 2,
@@ -72,7 +71,7 @@ mod tests {
             }
         );
         assert_eq!(
-            charge(&mut store, 1, 3, start),
+            charge(&mut store, 3, start),
             Charge {
                 cost: 3,
                 remaining: 2,
@@ -80,13 +79,13 @@ mod tests {
             }
         );
         assert_eq!(
-            charge(&mut store, 2, 3, start).remaining,
+            charge(&mut other, 3, start).remaining,
             7,
             "budgets are per team"
         );
         let next_minute = start + Duration::seconds(30);
         assert_eq!(
-            charge(&mut store, 1, 3, next_minute),
+            charge(&mut store, 3, next_minute),
             Charge {
                 cost: 3,
                 remaining: 7,

@@ -16,6 +16,7 @@ use crate::routes;
 use crate::spec_routes::segments;
 use crate::state::Shared;
 use crate::store::{Store, TEAM_ID};
+use crate::teams::Teams;
 use crate::webhooks;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -113,22 +114,48 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// `?team=ID` (a sandbox-only parameter): the team whose admin approves; the first without it.
+fn authorizing_team(params: &Params, teams: &Teams) -> Result<i64, ApiError> {
+    let Some(given) = params.get("team") else {
+        return Ok(TEAM_ID);
+    };
+    given
+        .parse()
+        .ok()
+        .filter(|team| teams.get(*team).is_some())
+        .ok_or_else(|| {
+            ApiError::oauth(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "team names no team of this sandbox",
+            )
+        })
+}
+
 async fn authorize(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     let params = Params::parse(uri.query());
     let now = shared.clock.now();
-    let mut store = shared.store();
-    let (status, response) = match oauth::authorize(&mut store, &params, now) {
-        Ok(location) => {
+    let mut teams = shared.teams();
+    let authorized = authorizing_team(&params, &teams).and_then(|team| {
+        let store = teams.get_mut(team).ok_or_else(ApiError::not_found)?;
+        let redirect = oauth::authorize(store, &params, now)?;
+        Ok((team, redirect))
+    });
+    let (team, status, response) = match authorized {
+        Ok((team, redirect)) => {
+            if let Some(code) = &redirect.code {
+                teams.remember(code, team);
+            }
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::FOUND;
-            if let Ok(value) = HeaderValue::from_str(&location) {
+            if let Ok(value) = HeaderValue::from_str(&redirect.location) {
                 response.headers_mut().insert(header::LOCATION, value);
             }
-            (StatusCode::FOUND, response)
+            (team, StatusCode::FOUND, response)
         }
-        Err(e) => (e.status, error_response(&e)),
+        Err(e) => (TEAM_ID, e.status, error_response(&e)),
     };
-    store.log_request(LoggedRequest {
+    teams.team_or_first(team).log_request(LoggedRequest {
         method: "GET".into(),
         path: uri.path().into(),
         query: uri.query().map(str::to_string),
@@ -145,37 +172,64 @@ async fn token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (status, body_out, logged) = match read_body(&shared, body).await {
-        Err(e) => (e.status, e.body, String::new()),
+    let now = shared.clock.now();
+    let (team, status, body_out, logged) = match read_body(&shared, body).await {
+        Err(e) => (TEAM_ID, e.status, e.body, String::new()),
         Ok(body) => {
-            let now = shared.clock.now();
-            let mut store = shared.store();
-            let result = oauth::token_form(content_type(&headers), &body)
-                .and_then(|form| oauth::token(&mut store, &form, now));
+            let mut teams = shared.teams();
+            let (team, result) = match oauth::token_form(content_type(&headers), &body) {
+                Err(e) => (TEAM_ID, Err(e)),
+                Ok(form) => {
+                    let team = granting_team(&teams, &form);
+                    let result = oauth::token(teams.team_or_first(team), &form, now);
+                    (team, result)
+                }
+            };
             let (status, body_out) = match result {
-                Ok(value) => (StatusCode::OK, value),
+                Ok(value) => {
+                    for issued in ["access_token", "refresh_token"] {
+                        if let Some(token) = value[issued].as_str() {
+                            teams.remember(token, team);
+                        }
+                    }
+                    (StatusCode::OK, value)
+                }
                 Err(e) => (e.status, e.body),
             };
             (
+                team,
                 status,
                 body_out,
                 String::from_utf8_lossy(&body).into_owned(),
             )
         }
     };
-    shared.store().log_request(LoggedRequest {
-        method: "POST".into(),
-        path: uri.path().into(),
-        query: uri.query().map(str::to_string),
-        body: logged,
-        auth: auth_kind(&headers).0,
-        status: status.as_u16(),
-    });
+    shared
+        .teams()
+        .team_or_first(team)
+        .log_request(LoggedRequest {
+            method: "POST".into(),
+            path: uri.path().into(),
+            query: uri.query().map(str::to_string),
+            body: logged,
+            auth: auth_kind(&headers).0,
+            status: status.as_u16(),
+        });
     let mut response = json_response(status, to_bytes(&body_out));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The team a token request acts for: the team of the code or refresh token it presents;
+/// client credentials (and anything unknown, which is refused) go to the first team.
+fn granting_team(teams: &Teams, form: &serde_json::Map<String, serde_json::Value>) -> i64 {
+    ["code", "refresh_token"]
+        .iter()
+        .filter_map(|name| form.get(*name)?.as_str())
+        .find_map(|presented| teams.team_of(presented))
+        .unwrap_or(TEAM_ID)
 }
 
 /// One `/v2` request, read once and passed along the pipeline.
@@ -282,8 +336,18 @@ async fn api(
         return method_not_allowed(&allowed);
     }
     let (handled, latency) = {
-        let mut store = shared.store();
-        let handled = pipeline(&shared, &mut store, &request, &path);
+        let mut teams = shared.teams();
+        let (store, handled) = match authenticate(&teams, &request) {
+            Err(e) => (
+                teams.first_mut(),
+                Handled::refused(e, request.header_auth, None),
+            ),
+            Ok((team, caller)) => {
+                let store = teams.team_or_first(team);
+                let handled = pipeline(&shared, store, &request, &path, caller);
+                (store, handled)
+            }
+        };
         store.log_request(request.log_entry(handled.auth, handled.status()));
         (handled, store.latency)
     };
@@ -293,12 +357,15 @@ async fn api(
     respond(handled, request.now)
 }
 
-/// The steps from the caller to the reply; each may end the request early.
-fn pipeline(shared: &Shared, store: &mut Store, request: &ApiRequest, path: &[&str]) -> Handled {
-    let caller = match authenticate(store, request) {
-        Ok(caller) => caller,
-        Err(e) => return Handled::refused(e, request.header_auth, None),
-    };
+/// The steps from the authenticated caller to the reply, on the caller's team; each may end
+/// the request early.
+fn pipeline(
+    shared: &Shared,
+    store: &mut Store,
+    request: &ApiRequest,
+    path: &[&str],
+    caller: Caller,
+) -> Handled {
     if let Err(e) = check_scope(&caller, &request.handled_as, path) {
         return Handled::refused(e, request.header_auth, None);
     }
@@ -306,7 +373,7 @@ fn pipeline(shared: &Shared, store: &mut Store, request: &ApiRequest, path: &[&s
         return Handled::refused(error, caller.auth, Some(charge));
     }
     let cost = cost(page_number(&request.params));
-    let charge = ratelimit::charge(store, TEAM_ID, cost, request.now);
+    let charge = ratelimit::charge(store, cost, request.now);
     if !charge.allowed {
         return Handled::refused(ApiError::rate_limited(), caller.auth, Some(charge));
     }
@@ -340,18 +407,21 @@ fn method_not_allowed(allowed: &[Method]) -> Response {
     response
 }
 
-/// The token's user, or 401.
-fn authenticate(store: &Store, request: &ApiRequest) -> Result<Caller, ApiError> {
+/// The token's team and user, or 401. A token or key acts for its own team only.
+fn authenticate(teams: &Teams, request: &ApiRequest) -> Result<(i64, Caller), ApiError> {
     let token = request
         .bearer
         .as_deref()
         .ok_or_else(ApiError::unauthorized)?;
+    let team = teams.team_of(token).ok_or_else(ApiError::unauthorized)?;
+    let store = teams.get(team).ok_or_else(ApiError::unauthorized)?;
     if store.config.api_keys.iter().any(|k| k == token) {
-        return Ok(Caller {
-            user_id: crate::store::USER_ID,
+        let caller = Caller {
+            user_id: store.admin_user_id(),
             auth: AuthKind::ApiKey,
             scope: None,
-        });
+        };
+        return Ok((team, caller));
     }
     let grant = store
         .access_tokens
@@ -360,11 +430,12 @@ fn authenticate(store: &Store, request: &ApiRequest) -> Result<Caller, ApiError>
     if grant.revoked || grant.expires_at <= request.now {
         return Err(ApiError::unauthorized());
     }
-    Ok(Caller {
+    let caller = Caller {
         user_id: grant.user_id,
         auth: AuthKind::Bearer,
         scope: Some(grant.scope.clone()),
-    })
+    };
+    Ok((team, caller))
 }
 
 /// 403 when the token lacks the scope of a resource whose scopes the sandbox checks.
@@ -406,7 +477,7 @@ fn status_fault(
     store.faults.pop_front();
     let charge = Charge {
         cost: 1,
-        remaining: ratelimit::remaining(store, TEAM_ID, now),
+        remaining: ratelimit::remaining(store, now),
         allowed: false,
     };
     Some((faults::status_error(status), charge))

@@ -9,6 +9,7 @@ use crate::generic::seed::SeedRequest;
 use crate::request_log::LoggedRequest;
 use crate::spec_routes::SpecRoutes;
 use crate::store::Store;
+use crate::teams::{MAX_TEAMS, NewTeam, TeamStore, Teams};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::sync::{Mutex, MutexGuard};
@@ -16,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 /// What every handler shares.
 #[derive(Debug)]
 pub struct Shared {
-    store: Mutex<Store>,
+    teams: Mutex<Teams>,
     pub clock: Clock,
     pub routes: SpecRoutes,
     /// `Config::body_timeout`, fixed at start: read per request without taking the lock.
@@ -60,28 +61,106 @@ impl Shared {
     pub fn new(store: Store, clock: Clock) -> Self {
         Self {
             body_timeout: store.config.body_timeout,
-            store: Mutex::new(store),
+            teams: Mutex::new(Teams::new(store)),
             clock,
             routes: SpecRoutes::from_spec(salesloft_openapi::SPEC),
             outbox_ready: tokio::sync::Notify::new(),
         }
     }
 
-    /// The store; a panic elsewhere while holding the lock must not take the sandbox down.
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store
+    /// Every team; a panic elsewhere while holding the lock must not take the sandbox down.
+    pub fn teams(&self) -> MutexGuard<'_, Teams> {
+        self.teams
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The first team's store (what everything that names no team works with).
+    pub fn store(&self) -> TeamStore<'_> {
+        TeamStore::first(self.teams())
+    }
+
+    /// Team `team`'s store, or why there is none.
+    pub fn team(&self, team: i64) -> Result<TeamStore<'_>, AdminError> {
+        let teams = self.teams();
+        let count = teams.len();
+        TeamStore::of(teams, team)
+            .ok_or_else(|| AdminError(format!("no team {team}: teams are 1 to {count}")))
+    }
+
+    /// Adds `count` teams, each seeded as a new team starts, with the first team's settings,
+    /// an API key and an admin user of its own.
+    pub fn add_teams(&self, count: usize) -> Result<Vec<NewTeam>, AdminError> {
+        let now = self.clock.now();
+        let mut teams = self.teams();
+        if count > MAX_TEAMS.saturating_sub(teams.len()) {
+            return Err(AdminError(format!("at most {MAX_TEAMS} teams")));
+        }
+        let (config, base_url) = {
+            let first = teams.first_mut();
+            (first.config.clone(), first.base_url.clone())
+        };
+        let mut added = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = i64::try_from(teams.len()).unwrap_or(i64::MAX) + 1;
+            let api_key = format!("ak_{}", crate::oauth::random_token());
+            let mut config = config.clone();
+            config.api_keys = vec![api_key.clone()];
+            let store = crate::rules::team::seeded_team(id, config, base_url.clone(), now);
+            let user = store
+                .users
+                .rows
+                .get(&store.admin_user_id())
+                .map(crate::generic::table::Record::render)
+                .unwrap_or_default();
+            let name = store.team["name"].as_str().unwrap_or_default().to_string();
+            teams.push(store);
+            added.push(NewTeam {
+                id,
+                name,
+                api_key,
+                user,
+            });
+        }
+        Ok(added)
+    }
+
+    /// Every team's id, name, first API key and admin user id.
+    pub fn team_list(&self) -> Vec<Value> {
+        self.teams()
+            .all()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.team_id,
+                    "name": s.team["name"],
+                    "api_key": s.config.api_keys.first(),
+                    "user_id": s.admin_user_id(),
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes every OAuth token of `team`, as an admin disconnecting the app would; its
+    /// API keys keep working.
+    pub fn revoke_team(&self, team: i64) -> Result<(), AdminError> {
+        let mut store = self.team(team)?;
+        for token in store.access_tokens.values_mut() {
+            token.revoked = true;
+        }
+        for token in store.refresh_tokens.values_mut() {
+            token.revoked = true;
+        }
+        Ok(())
+    }
+
     /// The next `count` API responses are spoiled by `fault`.
-    pub fn inject(&self, fault: Fault, count: usize) -> Result<(), AdminError> {
+    pub fn inject(&self, team: i64, fault: Fault, count: usize) -> Result<(), AdminError> {
         if let Fault::Status { status } = fault
             && !(100..=999).contains(&status)
         {
             return Err(AdminError(format!("status {status} is not an HTTP status")));
         }
-        let mut store = self.store();
+        let mut store = self.team(team)?;
         if count > MAX_PENDING_FAULTS.saturating_sub(store.faults.len()) {
             return Err(AdminError(format!(
                 "at most {MAX_PENDING_FAULTS} faults can be pending"
@@ -94,10 +173,11 @@ impl Shared {
     /// The next `count` webhook delivery attempts are spoiled by `fault`.
     pub fn inject_webhook_fault(
         &self,
+        team: i64,
         fault: crate::outbox::WebhookFault,
         count: usize,
     ) -> Result<(), AdminError> {
-        let mut store = self.store();
+        let mut store = self.team(team)?;
         if count > MAX_PENDING_FAULTS.saturating_sub(store.outbox.pending_faults()) {
             return Err(AdminError(format!(
                 "at most {MAX_PENDING_FAULTS} faults can be pending"
@@ -107,12 +187,13 @@ impl Shared {
         Ok(())
     }
 
-    /// Every access token issued so far expires now (refresh tokens stay valid).
-    pub fn expire_tokens(&self) {
+    /// Every access token of `team` issued so far expires now (refresh tokens stay valid).
+    pub fn expire_tokens(&self, team: i64) -> Result<(), AdminError> {
         let now = self.clock.now();
-        for token in self.store().access_tokens.values_mut() {
+        for token in self.team(team)?.access_tokens.values_mut() {
             token.expires_at = token.expires_at.min(now);
         }
+        Ok(())
     }
 
     /// Moves the sandbox's clock; refused if it would leave the years a timestamp can show.
@@ -124,10 +205,15 @@ impl Shared {
 
     /// Adds `count` people (`person<n>@sandbox.example`); with `spread_micros`, each has its
     /// own `updated_at`, that far apart, the newest now.
-    pub fn seed_people(&self, count: usize, spread_micros: i64) -> Result<(), AdminError> {
+    pub fn seed_people(
+        &self,
+        team: i64,
+        count: usize,
+        spread_micros: i64,
+    ) -> Result<(), AdminError> {
         check_seed(count, spread_micros, self.clock.now())?;
         crate::rules::people::seed_people(
-            &mut self.store(),
+            &mut *self.team(team)?,
             self.clock.now(),
             count,
             spread_micros,
@@ -138,23 +224,24 @@ impl Shared {
     /// Adds `count` records of `resource` (`notes`, `activities/calls`) made from its schema,
     /// `spread_micros` apart in `updated_at` (the newest now); the same `seed` gives the same
     /// records.
-    pub fn seed(&self, resource: &str, request: SeedRequest) -> Result<(), AdminError> {
+    pub fn seed(&self, team: i64, resource: &str, request: SeedRequest) -> Result<(), AdminError> {
         let found = catalog().find(resource).ok_or_else(|| unknown(resource))?;
         let now = self.clock.now();
         check_seed(request.count, request.spread_micros, now)?;
-        crate::rules::seed(&mut self.store(), found, now, request);
+        crate::rules::seed(&mut *self.team(team)?, found, now, request);
         Ok(())
     }
 
     /// Removes every person.
-    pub fn remove_people(&self) {
-        self.store().clear_records("people");
+    pub fn remove_people(&self, team: i64) -> Result<(), AdminError> {
+        self.team(team)?.clear_records("people");
+        Ok(())
     }
 
     /// The record of `resource` (`people`, `accounts`, `cadences`, `cadence_memberships`,
     /// `users`) with `id`, as the API shows it.
-    pub fn record(&self, resource: &str, id: &str) -> Result<Option<Value>, AdminError> {
-        let store = self.store();
+    pub fn record(&self, team: i64, resource: &str, id: &str) -> Result<Option<Value>, AdminError> {
+        let store = self.team(team)?;
         let table = store.table(resource).ok_or_else(|| unknown(resource))?;
         let key = key(resource, id);
         Ok(key
@@ -163,8 +250,8 @@ impl Shared {
     }
 
     /// Every record of `resource`, by id.
-    pub fn records(&self, resource: &str) -> Result<Vec<Value>, AdminError> {
-        let store = self.store();
+    pub fn records(&self, team: i64, resource: &str) -> Result<Vec<Value>, AdminError> {
+        let store = self.team(team)?;
         let table = store.table(resource).ok_or_else(|| unknown(resource))?;
         Ok(table
             .rows
@@ -174,8 +261,8 @@ impl Shared {
     }
 
     /// Removes every record of `resource`.
-    pub fn clear_records(&self, resource: &str) -> Result<(), AdminError> {
-        let mut store = self.store();
+    pub fn clear_records(&self, team: i64, resource: &str) -> Result<(), AdminError> {
+        let mut store = self.team(team)?;
         store.table(resource).ok_or_else(|| unknown(resource))?;
         store.clear_records(resource);
         Ok(())
@@ -187,6 +274,7 @@ impl Shared {
     /// there is no such record.
     pub fn patch_record(
         &self,
+        team: i64,
         resource: &str,
         id: &str,
         mut fields: Map<String, Value>,
@@ -205,7 +293,7 @@ impl Shared {
             ));
         }
         let now = self.clock.now();
-        let mut store = self.store();
+        let mut store = self.team(team)?;
         let key = key(resource, id);
         let table = store.table_mut(resource).ok_or_else(|| unknown(resource))?;
         let Some(record) = key.and_then(|k| table.rows.get_mut(&k)) else {
@@ -229,12 +317,13 @@ impl Shared {
     }
 
     /// Every request received (API and OAuth), oldest first, secrets redacted.
-    pub fn requests(&self) -> Vec<LoggedRequest> {
-        self.store().log.entries().cloned().collect()
+    pub fn requests(&self, team: i64) -> Result<Vec<LoggedRequest>, AdminError> {
+        Ok(self.team(team)?.log.entries().cloned().collect())
     }
 
-    pub fn clear_requests(&self) {
-        self.store().log.clear();
+    pub fn clear_requests(&self, team: i64) -> Result<(), AdminError> {
+        self.team(team)?.log.clear();
+        Ok(())
     }
 }
 

@@ -1,5 +1,5 @@
-//! All the sandbox's state, behind one lock: records, OAuth grants, rate-limit budgets,
-//! pending faults and the request log.
+//! One team's state: records, OAuth grants, its rate-limit budget, pending faults, webhook
+//! outbox and request log. Every team's store sits behind one lock (`teams`).
 
 use crate::config::Config;
 use crate::faults::Fault;
@@ -10,8 +10,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 
+/// The first team: the one every call without `?team=` (and every existing test) works with.
 pub const TEAM_ID: i64 = 1;
+/// The first team's admin user.
 pub const USER_ID: i64 = 1;
+
+/// Record ids are unique across teams, as on the service: team `n`'s records take their ids
+/// from the `n`th block of this many (the first team's start at 1, as they always have).
+pub const IDS_PER_TEAM: i64 = 1_000_000_000;
 
 #[derive(Debug)]
 pub struct AuthCode {
@@ -49,6 +55,10 @@ pub struct RefreshToken {
 /// seed and inspect it through the calls of `Shared` (in `state`, above): the handle and `/__admin`.
 #[derive(Debug)]
 pub struct Store {
+    /// The team this store is (`/v2/team`'s id).
+    pub(crate) team_id: i64,
+    /// The id just before this team's first record (see [`IDS_PER_TEAM`]).
+    pub(crate) id_base: i64,
     pub(crate) config: Config,
     pub(crate) base_url: String,
     pub(crate) users: Table,
@@ -66,8 +76,8 @@ pub struct Store {
     pub(crate) access_tokens: HashMap<String, AccessToken>,
     pub(crate) refresh_tokens: HashMap<String, RefreshToken>,
     pub(crate) next_family: u64,
-    /// Cost spent per team in the current minute: (minute number, spent).
-    pub(crate) budgets: HashMap<i64, (i64, u32)>,
+    /// The team's cost spent in the current minute: (minute number, spent).
+    pub(crate) budget: (i64, u32),
     pub(crate) faults: VecDeque<Fault>,
     pub(crate) latency: std::time::Duration,
     pub(crate) log: RequestLog,
@@ -78,29 +88,44 @@ pub struct Store {
 }
 
 impl Store {
+    /// The first team's store.
     pub fn new(config: Config, base_url: String) -> Self {
+        Self::for_team(TEAM_ID, config, base_url)
+    }
+
+    /// An empty store of team `team_id` (1, 2, ...), its ids in the team's block.
+    pub fn for_team(team_id: i64, config: Config, base_url: String) -> Self {
+        let id_base = (team_id - 1).saturating_mul(IDS_PER_TEAM);
+        let table = || Table::starting_after(id_base);
         Self {
+            team_id,
+            id_base,
             base_url,
-            users: Table::default(),
+            users: table(),
             team: Value::Null,
-            people: Table::default(),
-            accounts: Table::default(),
-            cadences: Table::default(),
-            memberships: Table::default(),
+            people: table(),
+            accounts: table(),
+            cadences: table(),
+            memberships: table(),
             tables: HashMap::new(),
-            bulk_data: Table::default(),
+            bulk_data: table(),
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             next_family: 0,
-            budgets: HashMap::new(),
+            budget: (0, 0),
             faults: VecDeque::new(),
             latency: std::time::Duration::ZERO,
             log: RequestLog::new(config_log_limits(&config)),
             granted_scope: crate::config::SCOPE.to_string(),
-            outbox: Outbox::default(),
+            outbox: Outbox::starting_after(id_base),
             config,
         }
+    }
+
+    /// The team's first user, who authorizes and owns what the sandbox seeds.
+    pub fn admin_user_id(&self) -> i64 {
+        self.id_base + 1
     }
 
     pub fn user_embedded(&self, user_id: i64) -> Value {
@@ -137,7 +162,12 @@ impl Store {
             "cadences" => &mut self.cadences,
             "cadence_memberships" => &mut self.memberships,
             "webhook_subscriptions" => &mut self.outbox.subscriptions,
-            other if known(other) => self.tables.entry(other.to_string()).or_default(),
+            other if known(other) => {
+                let base = self.id_base;
+                self.tables
+                    .entry(other.to_string())
+                    .or_insert_with(|| Table::starting_after(base))
+            }
             _ => return None,
         })
     }

@@ -138,7 +138,17 @@ pub async fn deliver(shared: Arc<Shared>) {
     };
     loop {
         let now = shared.clock.now();
-        let due = shared.store().outbox.take_due(now, 64);
+        // Every team's outbox, each delivery remembering its team for the log and retries.
+        let due: Vec<_> = shared
+            .teams()
+            .all_mut()
+            .flat_map(|store| {
+                let team = store.team_id;
+                let due = store.outbox.take_due(now, 64);
+                due.into_iter()
+                    .map(move |(pending, fault)| (team, pending, fault))
+            })
+            .collect();
         if due.is_empty() {
             // Woken by a new change, or by time (the clock may have been moved forward).
             let _ = tokio::time::timeout(
@@ -148,17 +158,18 @@ pub async fn deliver(shared: Arc<Shared>) {
             .await;
             continue;
         }
-        let sent = futures::future::join_all(due.into_iter().map(|(pending, fault)| {
+        let sent = futures::future::join_all(due.into_iter().map(|(team, pending, fault)| {
             let http = http.clone();
             async move {
                 let outcome = attempt(&http, &pending, fault).await;
-                (pending, fault, outcome)
+                (team, pending, fault, outcome)
             }
         }))
         .await;
         let now = shared.clock.now();
-        let mut store = shared.store();
-        for (mut pending, fault, (status, error)) in sent {
+        let mut teams = shared.teams();
+        for (team, mut pending, fault, (status, error)) in sent {
+            let store = teams.team_or_first(team);
             let delivered = status.is_some_and(|s| (200..300).contains(&s));
             store.outbox.record(DeliveryAttempt {
                 delivery_id: pending.delivery_id,

@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|client|webhooks|enroll|mirror|faults>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|teams|client|webhooks|enroll|mirror|faults>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -10,6 +10,9 @@ use std::process::Command;
 pub enum Which {
     /// GET person throughput of salesloft-mock.
     Mock,
+    /// Resident memory of the sandbox serving 500 teams of 1,000 people, against one team of
+    /// as many people.
+    Teams,
     /// The client's overhead, sync cost and refresh behaviour against salesloft-mock.
     Client,
     /// Webhooks: 10,000 changes delivered with refusals and duplicates; verification speed.
@@ -28,6 +31,7 @@ pub enum Which {
 pub fn run(which: Which) -> Result<()> {
     let (package, bench) = match which {
         Which::Mock => ("salesloft-mock", "get_person"),
+        Which::Teams => ("salesloft-mock", "teams"),
         Which::Client => ("tests", "client"),
         Which::Webhooks => ("tests", "webhooks"),
         Which::Enroll => ("tests", "enroll"),

@@ -27,7 +27,7 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Run a benchmark: `mock`, `client`, `webhooks`, `enroll`, `mirror`, `faults` (release mode), or
+    /// Run a benchmark: `mock`, `teams`, `client`, `webhooks`, `enroll`, `mirror`, `faults` (release mode), or
     /// `build` (a user's clean build). Prints `name=value` lines.
     Bench {
         #[arg(value_enum)]

@@ -73,6 +73,14 @@ pub static EMPTY: Table = Table {
 };
 
 impl Table {
+    /// An empty table whose first record gets id `base + 1`.
+    pub fn starting_after(base: i64) -> Self {
+        Self {
+            next_id: base,
+            rows: BTreeMap::new(),
+        }
+    }
+
     /// Inserts a record whose id has `form` on the wire (a GUID resource keeps the GUID among
     /// its fields).
     pub fn insert_as(

@@ -10,7 +10,6 @@ use crate::generic::{self, embedded_key};
 use crate::params::int_field;
 use crate::params::str_field;
 use crate::store::Store;
-use crate::store::USER_ID;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value, json};
@@ -308,7 +307,7 @@ pub(crate) fn delete_person(
 /// Adds `count` people (`person<n>@sandbox.example`), `spread_micros` apart in
 /// `updated_at`, the newest at `now`. The caller has checked that the times are in range.
 pub fn seed_people(store: &mut Store, now: DateTime<Utc>, count: usize, spread_micros: i64) {
-    let owner = store.user_embedded(USER_ID);
+    let owner = store.user_embedded(store.admin_user_id());
     let start = store.people.rows.len();
     for (i, n) in (start..start + count).enumerate() {
         let email = format!("person{n}@sandbox.example");

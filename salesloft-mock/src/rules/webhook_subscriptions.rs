@@ -64,6 +64,7 @@ pub(crate) fn list(store: &Store, call: &Call) -> Result<Reply, ApiError> {
 }
 
 pub(crate) fn create(store: &mut Store, call: &Call) -> Result<Reply, ApiError> {
+    let team_id = store.team_id;
     let subscriptions = &mut store.outbox.subscriptions;
     if subscriptions.rows.len() >= MAX_SUBSCRIPTIONS {
         return Err(ApiError::invalid(
@@ -91,7 +92,7 @@ pub(crate) fn create(store: &mut Store, call: &Call) -> Result<Reply, ApiError> 
         ));
     }
     fields.insert("enabled".into(), json!(true));
-    fields.insert("tenant_id".into(), json!(crate::store::TEAM_ID));
+    fields.insert("tenant_id".into(), json!(team_id));
     fields.insert(
         "user_guid".into(),
         json!(format!("00000000-0000-4000-8000-{:012}", call.user_id)),
