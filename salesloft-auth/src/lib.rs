@@ -16,11 +16,14 @@
 //! - [`Session`]: stored credentials that refresh themselves ([`tokens`]), client
 //!   credentials, or an API key, behind `salesloft_api::TokenSource`.
 //! - [`store`]: the credentials file (0600, atomic writes, locked refresh).
+//! - [`connections`]: many teams' authorizations, one per team; in PostgreSQL (feature
+//!   `postgres`), refreshed once across processes, tokens sealed.
 //! - [`seal`]: tokens sealed at rest (AES-256-GCM, a key from the environment, key rotation),
 //!   for stores that keep many teams' tokens in a shared database.
 
 pub mod app;
 pub mod callback;
+pub mod connections;
 pub mod credentials;
 pub mod error;
 pub mod http;

@@ -12,6 +12,22 @@ pub struct TestDb {
     _server: Option<Postgres>,
 }
 
+impl TestDb {
+    /// `pg_dump` of the whole database, as text (Postgres only): what a backup would hold.
+    pub fn dump(&self) -> String {
+        let output = Command::new(program("pg_dump"))
+            .arg(format!("--dbname={}", self.url))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
 pub fn sqlite() -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("mirror.db").display());
