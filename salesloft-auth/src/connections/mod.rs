@@ -3,23 +3,30 @@
 //!
 //! - [`Connection`]: a team's tokens and what is known of the authorization (who connected it,
 //!   its scope, a version bumped by every change of tokens, its [`Status`]).
-//! - `PgConnections` (feature `postgres`): the store, in PostgreSQL, tokens sealed at rest,
-//!   refreshed once across processes and machines under the row's lock.
+//! - [`ConnectionStore`]: what keeps them, keyed by team, async: `PgConnections` (feature
+//!   `postgres`) in PostgreSQL, tokens sealed at rest, refreshed once across processes and
+//!   machines under the row's lock; [`MemoryConnections`] in this process (tests, one server).
+//! - `connect` (feature `connect`): the "Connect SalesLoft" flow a product mounts.
 //! - `ConnectionTokens` (feature `postgres`): a `salesloft_api::TokenSource` for one team,
 //!   so a client of the generated API acts for that team.
 
+#[cfg(feature = "connect")]
+pub mod connect;
+mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
 mod tokens;
 
+pub use memory::MemoryConnections;
 #[cfg(feature = "postgres")]
-pub use postgres::{ConnectionInfo, Encryption, PgConnections, RefreshReport};
+pub use postgres::{Encryption, PgConnections, RefreshReport};
 #[cfg(feature = "postgres")]
 pub use tokens::ConnectionTokens;
 
 use crate::credentials::Credentials;
 use chrono::{DateTime, Utc};
+use salesloft_api::{BoxFuture, Secret};
 
 /// Where an authorization stands.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +47,15 @@ impl Status {
             Status::Active => "active",
             Status::NeedsReauth(_) => "needs_reauth",
             Status::Revoked => "revoked",
+        }
+    }
+
+    /// The status as stored: its name and, for `needs_reauth`, the reason.
+    pub fn from_stored(name: &str, reason: Option<String>) -> Self {
+        match name {
+            "needs_reauth" => Status::NeedsReauth(reason.unwrap_or_default()),
+            "revoked" => Status::Revoked,
+            _ => Status::Active,
         }
     }
 }
@@ -103,4 +119,80 @@ pub enum ConnectionError {
         "the connections tables are at schema version {found}, newer than this program's {supported}: upgrade the program"
     )]
     NewerSchema { found: i64, supported: i64 },
+}
+
+/// A connection as listed: everything but its tokens.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ConnectionInfo {
+    pub team_id: i64,
+    pub team_name: String,
+    pub tenant: Option<String>,
+    pub user_id: Option<i64>,
+    pub user_email: Option<String>,
+    pub scope: String,
+    pub expires_at: DateTime<Utc>,
+    pub version: i64,
+    #[serde(flatten)]
+    pub status: Status,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub connected_at: DateTime<Utc>,
+}
+
+impl From<&Connection> for ConnectionInfo {
+    fn from(c: &Connection) -> Self {
+        Self {
+            team_id: c.team_id,
+            team_name: c.team_name.clone(),
+            tenant: c.tenant.clone(),
+            user_id: c.user_id,
+            user_email: c.user_email.clone(),
+            scope: c.credentials.scope.clone(),
+            expires_at: c.credentials.expires_at,
+            version: c.version,
+            status: c.status.clone(),
+            last_refresh_at: c.last_refresh_at,
+            last_error: c.last_error.clone(),
+            connected_at: c.connected_at,
+        }
+    }
+}
+
+/// A connect flow under way: what its `state` stands for until SalesLoft sends the browser
+/// back. Kept in the store, so the callback may land on another server than `/connect` did.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// The product's tenant that asked to connect.
+    pub tenant: String,
+    /// The PKCE verifier that goes with the authorization code.
+    pub verifier: Secret,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where connections are kept, keyed by SalesLoft team. Async, so that a store may be a
+/// database shared by many processes.
+pub trait ConnectionStore: Send + Sync + std::fmt::Debug {
+    /// Stores a team's new authorization: a team connected again gets the new tokens, a bumped
+    /// version, and `active` (clearing `needs_reauth`). Answers the connection as stored.
+    fn save<'a>(
+        &'a self,
+        connection: &'a Connection,
+    ) -> BoxFuture<'a, Result<Connection, ConnectionError>>;
+    /// The team's connection, if it has one.
+    fn get(&self, team: i64) -> BoxFuture<'_, Result<Option<Connection>, ConnectionError>>;
+    /// Every connection, by team, without its tokens.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ConnectionInfo>, ConnectionError>>;
+    /// Deletes the team's connection; `false` when there was none.
+    fn remove(&self, team: i64) -> BoxFuture<'_, Result<bool, ConnectionError>>;
+    /// Keeps a connect attempt under `key` (a digest of its `state`, never the state itself).
+    fn put_attempt<'a>(
+        &'a self,
+        key: &'a str,
+        attempt: &'a Attempt,
+    ) -> BoxFuture<'a, Result<(), ConnectionError>>;
+    /// Takes the attempt under `key` away: a state is used once, across every process.
+    fn take_attempt<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Attempt>, ConnectionError>>;
 }

@@ -9,24 +9,25 @@
 //! TCP keepalives, and a session left idle in its transaction is ended by
 //! `idle_in_transaction_session_timeout` (longer than a token request may take).
 
-use super::{Connection, ConnectionError, Status};
+use super::{Attempt, Connection, ConnectionError, ConnectionInfo, ConnectionStore, Status};
 use crate::app::OAuthApp;
 use crate::credentials::Credentials;
 use crate::error::AuthError;
 use crate::http::OAuthHttp;
 use crate::seal::{SealError, Sealer};
-use chrono::{DateTime, Utc};
-use salesloft_api::Secret;
+use chrono::Utc;
 use salesloft_api::text::printable_bounded;
+use salesloft_api::{BoxFuture, Secret};
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Row};
 use std::time::Duration;
 
 /// The schema this program writes; a database at a newer one is refused.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration, in order: migration `n` takes the schema from `n - 1` to `n`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE salesloft_connections (
     team_id         BIGINT PRIMARY KEY,
     team_name       TEXT NOT NULL,
@@ -50,7 +51,17 @@ CREATE TABLE salesloft_connections (
 );
 CREATE INDEX salesloft_connections_expiring ON salesloft_connections (expires_at)
     WHERE status = 'active';
-"#];
+"#,
+    r#"
+CREATE TABLE salesloft_connect_attempts (
+    state_digest TEXT PRIMARY KEY,
+    tenant       TEXT NOT NULL,
+    verifier     TEXT NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX salesloft_connect_attempts_expiring ON salesloft_connect_attempts (expires_at);
+"#,
+];
 
 /// How long a refresh waits for another process's lock on the same team.
 const LOCK_TIMEOUT: &str = "15s";
@@ -240,11 +251,7 @@ impl PgConnections {
                 api_base_url: row.try_get("api_base_url").map_err(get)?,
             },
             version: row.try_get("version").map_err(get)?,
-            status: match status.as_str() {
-                "needs_reauth" => Status::NeedsReauth(reason.unwrap_or_default()),
-                "revoked" => Status::Revoked,
-                _ => Status::Active,
-            },
+            status: Status::from_stored(&status, reason),
             last_refresh_at: row.try_get("last_refresh_at").map_err(get)?,
             last_error: row.try_get("last_error").map_err(get)?,
             connected_at: row.try_get("connected_at").map_err(get)?,
@@ -315,9 +322,7 @@ impl PgConnections {
         .fetch_all(&self.pool)
         .await
         .map_err(database)?;
-        rows.iter()
-            .map(|row| ConnectionInfo::read(row).map_err(database))
-            .collect()
+        rows.iter().map(|row| info(row).map_err(database)).collect()
     }
 
     /// Deletes the team's connection; `false` when there was none.
@@ -612,45 +617,104 @@ fn lock_timed_out(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "55P03")
 }
 
-/// A connection as listed: everything but its tokens.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ConnectionInfo {
-    pub team_id: i64,
-    pub team_name: String,
-    pub tenant: Option<String>,
-    pub user_id: Option<i64>,
-    pub user_email: Option<String>,
-    pub scope: String,
-    pub expires_at: DateTime<Utc>,
-    pub version: i64,
-    #[serde(flatten)]
-    pub status: Status,
-    pub last_refresh_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub connected_at: DateTime<Utc>,
+/// A listed row: everything but its tokens.
+fn info(row: &PgRow) -> Result<ConnectionInfo, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    let reason: Option<String> = row.try_get("status_reason")?;
+    Ok(ConnectionInfo {
+        team_id: row.try_get("team_id")?,
+        team_name: row.try_get("team_name")?,
+        tenant: row.try_get("tenant")?,
+        user_id: row.try_get("user_id")?,
+        user_email: row.try_get("user_email")?,
+        scope: row.try_get("scope")?,
+        expires_at: row.try_get("expires_at")?,
+        version: row.try_get("version")?,
+        status: Status::from_stored(&status, reason),
+        last_refresh_at: row.try_get("last_refresh_at")?,
+        last_error: row.try_get("last_error")?,
+        connected_at: row.try_get("connected_at")?,
+    })
 }
 
-impl ConnectionInfo {
-    fn read(row: &PgRow) -> Result<Self, sqlx::Error> {
-        let status: String = row.try_get("status")?;
-        let reason: Option<String> = row.try_get("status_reason")?;
-        Ok(Self {
-            team_id: row.try_get("team_id")?,
-            team_name: row.try_get("team_name")?,
-            tenant: row.try_get("tenant")?,
-            user_id: row.try_get("user_id")?,
-            user_email: row.try_get("user_email")?,
-            scope: row.try_get("scope")?,
-            expires_at: row.try_get("expires_at")?,
-            version: row.try_get("version")?,
-            status: match status.as_str() {
-                "needs_reauth" => Status::NeedsReauth(reason.unwrap_or_default()),
-                "revoked" => Status::Revoked,
-                _ => Status::Active,
-            },
-            last_refresh_at: row.try_get("last_refresh_at")?,
-            last_error: row.try_get("last_error")?,
-            connected_at: row.try_get("connected_at")?,
+fn attempt_context(key: &str) -> String {
+    format!("salesloft-connect-attempt:{key}")
+}
+
+impl ConnectionStore for PgConnections {
+    fn save<'a>(
+        &'a self,
+        connection: &'a Connection,
+    ) -> BoxFuture<'a, Result<Connection, ConnectionError>> {
+        Box::pin(PgConnections::save(self, connection))
+    }
+
+    fn get(&self, team: i64) -> BoxFuture<'_, Result<Option<Connection>, ConnectionError>> {
+        Box::pin(PgConnections::get(self, team))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<ConnectionInfo>, ConnectionError>> {
+        Box::pin(PgConnections::list(self))
+    }
+
+    fn remove(&self, team: i64) -> BoxFuture<'_, Result<bool, ConnectionError>> {
+        Box::pin(PgConnections::remove(self, team))
+    }
+
+    fn put_attempt<'a>(
+        &'a self,
+        key: &'a str,
+        attempt: &'a Attempt,
+    ) -> BoxFuture<'a, Result<(), ConnectionError>> {
+        Box::pin(async move {
+            // Attempts nobody finished go as new ones come: the table holds what is pending.
+            sqlx::query("DELETE FROM salesloft_connect_attempts WHERE expires_at < now()")
+                .execute(&self.pool)
+                .await
+                .map_err(database)?;
+            let verifier = self
+                .encryption
+                .seal(&attempt.verifier, &attempt_context(key));
+            sqlx::query(
+                "INSERT INTO salesloft_connect_attempts (state_digest, tenant, verifier, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key)
+            .bind(&attempt.tenant)
+            .bind(verifier)
+            .bind(attempt.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(database)?;
+            Ok(())
+        })
+    }
+
+    fn take_attempt<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Attempt>, ConnectionError>> {
+        Box::pin(async move {
+            // DELETE … RETURNING: of two callbacks with one state, on any machines, one wins.
+            let row = sqlx::query(
+                "DELETE FROM salesloft_connect_attempts WHERE state_digest = $1 \
+                 RETURNING tenant, verifier, expires_at",
+            )
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(database)?;
+            let Some(row) = row else { return Ok(None) };
+            let sealed: String = row.try_get("verifier").map_err(database)?;
+            let verifier = self
+                .encryption
+                .open(&sealed, &attempt_context(key))
+                .map_err(|e| ConnectionError::Database(format!("a connect attempt: {e}")))?;
+            Ok(Some(Attempt {
+                tenant: row.try_get("tenant").map_err(database)?,
+                verifier,
+                expires_at: row.try_get("expires_at").map_err(database)?,
+            }))
         })
     }
 }
