@@ -39,6 +39,12 @@ pub enum DemoError {
         .0.join("; ")
     )]
     MirrorIncomplete(Vec<String>),
+    #[error("{0}")]
+    Connections(#[from] salesloft_auth::connections::ConnectionError),
+    #[error(
+        "`connect` needs a SalesLoft app: set SALESLOFT_APP_ID and SALESLOFT_APP_SECRET (and register the redirect URI it prints)"
+    )]
+    ConnectWithoutApp,
     #[error("the local sandbox could not start: {0}")]
     Sandbox(std::io::Error),
 }

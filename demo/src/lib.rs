@@ -57,6 +57,13 @@ pub enum Command {
     /// Mirror the team's data into a database (SQLite by default, or Postgres): every list
     /// resource, incremental where the API allows, crash-safe; --follow keeps it fresh.
     Mirror(cmd::mirror::MirrorArgs),
+    /// Serve "Connect SalesLoft" for many teams (`/connect?tenant=X`), storing each team's
+    /// connection in PostgreSQL, tokens sealed with SALESLOFT_TOKEN_KEY; renews tokens before
+    /// they expire. Until Ctrl-C.
+    Connect(cmd::connect::ConnectArgs),
+    /// List the teams connected in a connections database (no secrets); `remove TEAM`;
+    /// `rekey` after rotating SALESLOFT_TOKEN_KEY.
+    Connections(cmd::connections::ConnectionsArgs),
 }
 
 impl Cli {
@@ -73,9 +80,14 @@ pub async fn main_with(cli: Cli, env: Env) -> i32 {
     let json = cli.connection.json;
     let out = Reporter::new(json);
     let mut report = Report::default();
+    // These print their own document.
+    let own_output = matches!(
+        cli.command,
+        Some(Command::Connect(_) | Command::Connections(_))
+    );
     match execute(&cli, &env, &out, &mut report).await {
         Ok(()) => {
-            if json {
+            if json && !own_output {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -98,7 +110,16 @@ pub async fn execute(
     report: &mut Report,
 ) -> Result<(), DemoError> {
     let command = cli.command();
+    if let Command::Connections(args) = &command {
+        return cmd::connections::run(args, cli.connection.json).await;
+    }
     let mode = connection::mode(&cli.connection, env)?;
+    if let Command::Connect(args) = &command {
+        let Mode::OAuth(app, _) = &mode else {
+            return Err(DemoError::ConnectWithoutApp);
+        };
+        return cmd::connect::run(args, app, out).await;
+    }
     if let Command::Authorize(args) = &command {
         let Mode::OAuth(app, store) = &mode else {
             return Err(DemoError::AuthorizeWithoutApp);
@@ -126,6 +147,7 @@ pub async fn execute(
             cmd::mirror::run(&connection, args, cli.connection.json, out).await
         }
         Command::Authorize(_) => Err(DemoError::AuthorizeWithoutApp),
+        Command::Connect(_) | Command::Connections(_) => unreachable!("answered above"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! One module a command, each owning its arguments and its `run`.
 
 pub mod authorize;
+pub mod connect;
+pub mod connections;
 pub mod enroll;
 pub mod mirror;
 pub mod run;

@@ -16,6 +16,9 @@ pub fn demo_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         "SALESLOFT_APP_URL",
         "SALESLOFT_CREDENTIALS",
         "SALESLOFT_MIRROR_DB",
+        "SALESLOFT_CONNECTIONS_DB",
+        "SALESLOFT_TOKEN_KEY",
+        "SALESLOFT_TOKEN_KEY_OLD",
     ] {
         command.env_remove(name);
     }

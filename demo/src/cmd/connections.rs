@@ -1,0 +1,119 @@
+//! `connections`: the teams connected in a connections database (as `connect` or a product
+//! stores them), listed without secrets; `connections remove TEAM`; `connections rekey`.
+
+use crate::error::DemoError;
+use crate::output::printable;
+use salesloft_auth::connections::{ConnectionInfo, Encryption, PgConnections};
+
+/// The connections database, for every command that uses one.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct StoreArgs {
+    /// The connections database (PostgreSQL): postgres://user@host/db.
+    #[arg(long, env = "SALESLOFT_CONNECTIONS_DB", value_name = "URL")]
+    pub db: String,
+    /// Keep tokens in the clear when SALESLOFT_TOKEN_KEY is not set: for a throwaway local
+    /// database only.
+    #[arg(long)]
+    pub plaintext_tokens: bool,
+}
+
+impl StoreArgs {
+    /// The store; `needs_key`: refuse to go on without SALESLOFT_TOKEN_KEY (unless plaintext
+    /// was asked for). Listing and removing open no token, so they need no key.
+    pub async fn open(&self, needs_key: bool) -> Result<PgConnections, DemoError> {
+        let encryption = Encryption::from_env(self.plaintext_tokens || !needs_key)?;
+        Ok(PgConnections::connect(&self.db, encryption, 4).await?)
+    }
+}
+
+/// `connections`' flags.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionsArgs {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Forget a team's connection (its tokens are deleted; to revoke the app's access too, an
+    /// admin of the team disconnects the app in SalesLoft).
+    Remove {
+        /// The SalesLoft team id (as `connections` lists it).
+        team: i64,
+    },
+    /// Seal every token again with SALESLOFT_TOKEN_KEY (after moving the old key to
+    /// SALESLOFT_TOKEN_KEY_OLD), or seal tokens kept in the clear.
+    Rekey,
+}
+
+pub async fn run(args: &ConnectionsArgs, json: bool) -> Result<(), DemoError> {
+    match &args.action {
+        None => {
+            let store = args.store.open(false).await?;
+            let listed = store.list().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&listed).unwrap_or_default()
+                );
+            } else {
+                print!("{}", table(&listed));
+            }
+        }
+        Some(Action::Remove { team }) => {
+            let store = args.store.open(false).await?;
+            let removed = store.remove(*team).await?;
+            if !removed {
+                return Err(DemoError::Input(format!(
+                    "team {team} has no connection in this database (`salesloft connections` lists them)"
+                )));
+            }
+            if json {
+                println!("{}", serde_json::json!({ "removed": team }));
+            } else {
+                println!("Removed the connection of team {team}.");
+            }
+        }
+        Some(Action::Rekey) => {
+            let store = args.store.open(true).await?;
+            let rewritten = store.rekey().await?;
+            if json {
+                println!("{}", serde_json::json!({ "rekeyed": rewritten }));
+            } else {
+                println!("Sealed {rewritten} connection(s) again with SALESLOFT_TOKEN_KEY.");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The listing as a text table; every value is made printable (names come from SalesLoft).
+pub fn table(listed: &[ConnectionInfo]) -> String {
+    if listed.is_empty() {
+        return "No team is connected.\n".to_string();
+    }
+    let mut text = format!(
+        "{:<12} {:<28} {:<20} {:<13} {:<20} {}\n",
+        "team", "name", "tenant", "status", "expires", "note"
+    );
+    for c in listed {
+        let note = match (&c.status, &c.last_error) {
+            (salesloft_auth::connections::Status::NeedsReauth(reason), _) => reason.clone(),
+            (_, Some(error)) => error.clone(),
+            _ => String::new(),
+        };
+        let cut = |s: &str, n: usize| printable(&s.chars().take(n).collect::<String>());
+        text.push_str(&format!(
+            "{:<12} {:<28} {:<20} {:<13} {:<20} {}\n",
+            c.team_id,
+            cut(&c.team_name, 28),
+            cut(c.tenant.as_deref().unwrap_or(""), 20),
+            c.status.name(),
+            c.expires_at.format("%Y-%m-%d %H:%M:%S"),
+            cut(&note, 120),
+        ));
+    }
+    text
+}
