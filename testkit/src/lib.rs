@@ -5,9 +5,11 @@
 //!   [`unmetered`]), and plain calls beside the client ([`delete`]);
 //! - the simulated clock ([`SandboxClock`]): the client's waits move the sandbox's time;
 //! - throwaway PostgreSQL servers and SQLite files ([`db`]), and [`on_both_backends!`];
+//! - teams of the many-team sandbox connected as the connect flow would ([`connections`]);
 //! - scenarios several test crates and benchmarks run: [`webhook_load`], the enroll helpers
 //!   ([`already_on_cadence`], [`duplicates`]).
 
+pub mod connections;
 pub mod db;
 pub mod webhook_load;
 

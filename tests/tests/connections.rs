@@ -1,14 +1,13 @@
 //! Many teams' connections in PostgreSQL: sealed at rest, refreshed once across processes,
 //! released by a killed lock holder, marked `needs_reauth` once when SalesLoft refuses.
 
-use salesloft_api::Secret;
 use salesloft_auth::connections::{
     Connection, ConnectionError, ConnectionTokens, Encryption, PgConnections, Status,
 };
 use salesloft_auth::http::OAuthHttp;
 use salesloft_auth::seal::Sealer;
-use salesloft_auth::{Credentials, OAuthApp, Session};
-use salesloft_mock::{Config, DEFAULT_REDIRECT_URI, Sandbox, SandboxHandle};
+use salesloft_auth::{OAuthApp, Session};
+use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -20,84 +19,19 @@ const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq4k=";
 const OTHER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn app(sandbox: &SandboxHandle) -> OAuthApp {
-    OAuthApp::new("sandbox-client-id", "sandbox-client-secret")
-        .with_accounts_base_url(sandbox.accounts_base_url())
-        .with_api_base_url(sandbox.api_base_url())
+    salesloft_testkit::connections::sandbox_app(sandbox)
 }
 
 fn sealed(key: &str) -> Encryption {
     Encryption::Sealed(Box::new(Sealer::new(key, None).unwrap()))
 }
 
-/// Team `team`'s admin approves the app in the sandbox: the connection the connect flow
-/// would store.
 async fn connect(sandbox: &SandboxHandle, team: i64) -> Connection {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let redirect = http
-        .get(format!("{}/oauth/authorize", sandbox.accounts_base_url()))
-        .query(&[
-            ("client_id", "sandbox-client-id"),
-            ("redirect_uri", DEFAULT_REDIRECT_URI),
-            ("response_type", "code"),
-            ("team", &team.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: serde_json::Value = http
-        .post(format!("{}/oauth/token", sandbox.accounts_base_url()))
-        .json(&serde_json::json!({
-            "grant_type": "authorization_code", "code": code,
-            "redirect_uri": DEFAULT_REDIRECT_URI, "client_id": "sandbox-client-id",
-            "client_secret": "sandbox-client-secret"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let credentials = Credentials {
-        access_token: Secret::new(tokens["access_token"].as_str().unwrap()),
-        refresh_token: Some(Secret::new(tokens["refresh_token"].as_str().unwrap())),
-        expires_at: chrono::Utc::now()
-            + chrono::Duration::seconds(tokens["expires_in"].as_i64().unwrap()),
-        scope: tokens["scope"].as_str().unwrap().to_string(),
-        client_id: "sandbox-client-id".into(),
-        api_base_url: sandbox.api_base_url().to_string(),
-    };
-    Connection {
-        team_id: team,
-        team_name: format!("Team {team}"),
-        tenant: Some(format!("tenant-{team}")),
-        user_id: None,
-        user_email: None,
-        credentials,
-        version: 0,
-        status: Status::Active,
-        last_refresh_at: None,
-        last_error: None,
-        connected_at: chrono::Utc::now(),
-    }
+    salesloft_testkit::connections::approved(sandbox, team).await
 }
 
 fn refreshes(sandbox: &SandboxHandle, team: i64) -> usize {
-    sandbox
-        .team(team)
-        .unwrap()
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/oauth/token" && r.body.contains("refresh_token"))
-        .count()
+    salesloft_testkit::connections::refresh_requests(sandbox, team).len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

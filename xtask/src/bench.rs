@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|teams|client|webhooks|enroll|mirror|faults>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|teams|client|webhooks|enroll|mirror|faults|tokens>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -24,6 +24,9 @@ pub enum Which {
     Mirror,
     /// `salesloft mirror` of 1,500 people with one fault of each kind, and a storm of 40.
     Faults,
+    /// 100 teams' rotating tokens shared by 8 processes through Postgres, with kills (one
+    /// holding a refresh lock) and a revoked team.
+    Tokens,
     /// A clean build of a program using salesloft-api against the same on bare reqwest.
     Build,
 }
@@ -37,6 +40,7 @@ pub fn run(which: Which) -> Result<()> {
         Which::Enroll => ("tests", "enroll"),
         Which::Mirror => ("tests", "mirror"),
         Which::Faults => ("tests", "faults"),
+        Which::Tokens => ("tests", "tokens"),
         Which::Build => bail!("`bench build` is not a bench target (build_time.rs runs it)"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

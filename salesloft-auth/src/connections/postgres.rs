@@ -384,6 +384,7 @@ impl PgConnections {
         http: &OAuthHttp,
     ) -> Result<Connection, ConnectionError> {
         let team = locked.team_id;
+        tracing::debug!(team, "refreshing a connection under its row lock");
         let Some(refresh_token) = locked.credentials.refresh_token.clone() else {
             return Err(self
                 .needs_reauth(tx, &locked, "the connection has no refresh token")
