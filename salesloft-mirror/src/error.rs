@@ -27,4 +27,9 @@ pub enum MirrorError {
     Api(#[from] salesloft_api::ApiError),
     #[error("{0}")]
     Webhook(String),
+    /// A fleet worker's lease on the team ran out or was taken over: nothing more is written.
+    #[error(
+        "this worker no longer holds team {team}'s lease (it ran out or another worker took the team over): nothing more was written"
+    )]
+    LeaseLost { team: i64 },
 }

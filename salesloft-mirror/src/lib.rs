@@ -25,6 +25,8 @@
 pub mod cursor;
 pub mod db;
 pub mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod follow;
 pub mod patience;
 mod read;
@@ -132,6 +134,18 @@ impl Mirror {
     pub async fn open(url: &str, on_wait: &dyn Fn(&str)) -> Result<Self, MirrorError> {
         let tables = schema::tables(salesloft_openapi::SPEC);
         let db = Db::open(url, &tables, true, on_wait).await?;
+        Ok(Self {
+            db,
+            tables,
+            patience: Patience::default(),
+        })
+    }
+
+    /// Opens team `fence.team`'s schema of a shared Postgres database for a fleet's run
+    /// ([`db::Db::open_fenced`]): every write proves the fleet's lease on the team.
+    pub async fn open_fenced(url: &str, fence: db::Fence) -> Result<Self, MirrorError> {
+        let tables = schema::tables(salesloft_openapi::SPEC);
+        let db = Db::open_fenced(url, &tables, fence).await?;
         Ok(Self {
             db,
             tables,
@@ -276,6 +290,7 @@ impl Mirror {
     ) -> Result<(), MirrorError> {
         let records: Vec<&Map<String, Value>> = records.iter().collect();
         let mut tx = self.db.pool.begin().await.map_err(database)?;
+        self.db.fenced(&mut tx).await?;
         write_page(&mut tx, self.db.backend, table, &records, None).await?;
         tx.commit().await.map_err(database)
     }
@@ -322,6 +337,7 @@ impl Mirror {
         let deleted = (action == "deleted").then_some(now.as_str());
         let values = row_values(table, record, deleted, None);
         let mut tx = self.db.pool.begin().await.map_err(database)?;
+        self.db.fenced(&mut tx).await?;
         bind_all(sqlx::query(&upsert_sql(self.db.backend, table)), values)
             .execute(&mut *tx)
             .await

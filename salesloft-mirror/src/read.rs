@@ -36,6 +36,7 @@ impl Mirror {
         run: Option<&str>,
     ) -> Result<(), MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
+        self.db.fenced(&mut tx).await?;
         write_page(&mut tx, self.db.backend, table, records, run).await?;
         save_cursor(&mut tx, key, cursor).await?;
         tx.commit().await.map_err(database)
@@ -178,6 +179,7 @@ impl Mirror {
         key: &str,
     ) -> Result<u64, MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
+        self.db.fenced(&mut tx).await?;
         let gone = format!(
             "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> $2)",
             table.table

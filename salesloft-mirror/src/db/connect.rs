@@ -2,7 +2,7 @@
 //! be killed), the lock taken, the layout brought up to date.
 
 use super::lock::{Lock, file_lock, pg_lock};
-use super::{Backend, Db, MIRROR_LOCK_KEY};
+use super::{Backend, Db, Fence, MIRROR_LOCK_KEY};
 use crate::error::MirrorError;
 use crate::schema::Table;
 use sqlx::Executor;
@@ -63,11 +63,60 @@ impl Db {
         let db = Self {
             pool,
             backend,
-            _lock: std::sync::Mutex::new(lock),
+            _lock: Some(std::sync::Mutex::new(lock)),
+            fence: None,
         };
         db.migrate(tables).await?;
         Ok(db)
     }
+
+    /// Opens team `fence.team`'s schema of the Postgres database at `url` for a fleet's run
+    /// (created when missing, with the one-team mirror's tables): no lock is taken, every
+    /// write proves the fleet's lease instead.
+    pub async fn open_fenced(
+        url: &str,
+        tables: &[Table],
+        fence: Fence,
+    ) -> Result<Self, MirrorError> {
+        install_default_drivers();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(MirrorError::BadUrl(url.to_string()));
+        }
+        let unreachable = |e: sqlx::Error| MirrorError::Unreachable {
+            url: redact(url),
+            source: Box::new(e),
+        };
+        let schema = team_schema(fence.team);
+        let set_path = format!("SET search_path TO \"{schema}\"");
+        let pool = AnyPoolOptions::new()
+            .max_connections(2)
+            .after_connect(move |conn, _| {
+                let set_path = set_path.clone();
+                Box::pin(async move {
+                    conn.execute(set_path.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(unreachable)?;
+        pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+            .await
+            .map_err(super::database)?;
+        let db = Self {
+            pool,
+            backend: Backend::Postgres,
+            _lock: None,
+            fence: Some(fence),
+        };
+        db.migrate(tables).await?;
+        Ok(db)
+    }
+}
+
+/// The schema a fleet mirrors team `team` into.
+pub fn team_schema(team: i64) -> String {
+    format!("team_{team}")
 }
 
 /// A URL with its password hidden, for messages.

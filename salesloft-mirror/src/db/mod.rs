@@ -5,14 +5,18 @@
 //!
 //! - `connect`: URLs, the pool, and opening (lock, then layout);
 //! - `lock`: one writer at a time (a file beside SQLite, an advisory lock key on Postgres);
+//! - `fence`: or, for a fleet's run of one team, the team's lease checked in every write;
 //! - `layout`: the tables from the spec, made and extended, and the layout version;
 //! - `write`: rows as statements and bound values, a page and its cursor in one transaction.
 
 mod connect;
+mod fence;
 mod layout;
 mod lock;
 mod write;
 
+pub use connect::team_schema;
+pub use fence::{Fence, LEASES};
 pub use layout::{LAYOUT_VERSION, own_columns};
 pub use lock::MIRROR_LOCK_KEY;
 pub use write::{
@@ -29,13 +33,27 @@ pub enum Backend {
     Postgres,
 }
 
-/// A mirror database, locked for this process while it is open.
+/// A mirror database, locked for this process while it is open, or fenced by a fleet's lease.
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
     /// Held, never used: in a mutex so the database can be shared between tasks (a Postgres
-    /// connection is not `Sync`).
-    _lock: std::sync::Mutex<lock::Lock>,
+    /// connection is not `Sync`). `None` for a fenced run.
+    _lock: Option<std::sync::Mutex<lock::Lock>>,
+    fence: Option<Fence>,
+}
+
+impl Db {
+    /// Inside a write transaction: proves the lease when the run is fenced.
+    pub(crate) async fn fenced(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), MirrorError> {
+        match &self.fence {
+            Some(fence) => fence.check(tx).await,
+            None => Ok(()),
+        }
+    }
 }
 
 pub(crate) fn database(e: sqlx::Error) -> MirrorError {

@@ -1,0 +1,283 @@
+//! Many teams mirrored by workers on any number of machines that share one PostgreSQL database
+//! and coordinate only through it (feature `fleet`).
+//!
+//! Each active connection of the connections store (`salesloft_auth::connections`) is a team
+//! to mirror, into a schema of its own (`team_<id>`) with the one-team mirror's tables. A worker
+//! claims a due team ([`lease`]: `FOR UPDATE SKIP LOCKED`, a lease with an expiry and a fence
+//! token), renews the lease while the run lasts, and runs the one-team mirror run on it, every
+//! page commit proving the lease ([`crate::db::Fence`]); a killed worker's teams are taken
+//! over when their leases run out. A team whose connection needs connecting again is not
+//! claimed; [`status`] reports it.
+//!
+//! ```no_run
+//! # async fn f(app: salesloft_auth::OAuthApp) -> Result<(), salesloft_mirror::fleet::FleetError> {
+//! use salesloft_auth::connections::Encryption;
+//! use salesloft_mirror::fleet::{Fleet, FleetOptions};
+//! let fleet = Fleet::connect(
+//!     "postgres://localhost/app",
+//!     Encryption::from_env(false)?,
+//!     app,
+//!     FleetOptions::default(),
+//! )
+//! .await?;
+//! fleet.run(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod lease;
+mod status;
+
+pub use lease::{Claim, FLEET_SCHEMA_VERSION, RunOutcome};
+pub use status::{TeamStatus, status};
+
+use crate::db::Fence;
+use crate::{Mirror, MirrorError};
+use salesloft_api::text::printable_bounded;
+use salesloft_auth::OAuthApp;
+use salesloft_auth::connections::{ConnectionError, ConnectionTokens, Encryption, PgConnections};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What can stop a fleet worker, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("the fleet shares a PostgreSQL database: give a postgres:// URL (got {0})")]
+    NotPostgres(String),
+    #[error("the fleet's database failed: {0}; check that it is reachable and is PostgreSQL")]
+    Database(String),
+    #[error(
+        "the fleet's tables are at schema version {found}, newer than this program's {supported}: upgrade this worker (every worker of a fleet runs one version)"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error(transparent)]
+    Connections(#[from] ConnectionError),
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
+    #[error(transparent)]
+    Auth(#[from] salesloft_auth::AuthError),
+}
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct FleetOptions {
+    /// Teams mirrored at once by this worker.
+    pub concurrency: usize,
+    /// How long after a run a team is due again.
+    pub interval: Duration,
+    /// How long a claim holds without renewal: a killed worker's teams wait this long before
+    /// another worker takes them over.
+    pub lease: Duration,
+    /// How often an idle worker looks for due teams.
+    pub poll: Duration,
+    /// Stop once no team is due and this worker's runs are done, instead of serving forever.
+    pub once: bool,
+    /// The share (0 to 1) of each team's budget this fleet uses.
+    pub budget_share: f64,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            interval: Duration::from_secs(15 * 60),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            once: false,
+            budget_share: 1.0,
+        }
+    }
+}
+
+/// What a worker did until it stopped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FleetReport {
+    pub runs: u64,
+    pub good_runs: u64,
+    pub takeovers: u64,
+    pub requests: u64,
+}
+
+/// A fleet worker.
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    url: String,
+    pool: PgPool,
+    connections: PgConnections,
+    app: OAuthApp,
+    owner: String,
+    options: FleetOptions,
+}
+
+/// This worker's name in the leases: machine, process, and a random part (a process started
+/// again is another owner).
+fn owner_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| printable_bounded(h.trim(), 64))
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+impl Fleet {
+    /// Connects to the shared database (the connections store and the fleet's tables, both
+    /// brought to this program's schema; a newer one is refused).
+    pub async fn connect(
+        url: &str,
+        encryption: Encryption,
+        app: OAuthApp,
+        options: FleetOptions,
+    ) -> Result<Self, FleetError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(FleetError::NotPostgres(printable_bounded(url, 100)));
+        }
+        let connections = PgConnections::connect(url, encryption, 2).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(|e| FleetError::Database(printable_bounded(&e.to_string(), 512)))?;
+        lease::migrate(&pool).await?;
+        Ok(Self {
+            url: url.to_string(),
+            pool,
+            connections,
+            app,
+            owner: owner_name(),
+            options: FleetOptions {
+                concurrency: options.concurrency.max(1),
+                ..options
+            },
+        })
+    }
+
+    /// This worker's name in the leases.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Claims and mirrors due teams, `concurrency` at a time, until `stop` completes (or, with
+    /// `once`, until no team is due). Runs under way when it stops are abandoned: their pages
+    /// are committed, and their leases run out for another worker to go on.
+    pub async fn run(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<FleetReport, FleetError> {
+        let mut running = tokio::task::JoinSet::new();
+        let mut report = FleetReport::default();
+        tokio::pin!(stop);
+        loop {
+            lease::enlist(&self.pool).await?;
+            while running.len() < self.options.concurrency {
+                let Some(claim) = lease::claim(&self.pool, &self.owner, self.options.lease).await?
+                else {
+                    break;
+                };
+                if let Some(previous) = &claim.taken_from {
+                    report.takeovers += 1;
+                    tracing::info!(team = claim.fence.team, previous = %previous, "took a team over");
+                }
+                let worker = self.clone();
+                running.spawn(async move { worker.run_team(claim.fence).await });
+            }
+            if self.options.once && running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(outcome) = done {
+                        report.runs += 1;
+                        report.good_runs += u64::from(outcome.ok);
+                        report.requests += outcome.requests;
+                    }
+                }
+                _ = tokio::time::sleep(self.options.poll) => {}
+            }
+        }
+        running.abort_all();
+        Ok(report)
+    }
+
+    /// One team's run under its lease: renewed meanwhile, released with the outcome.
+    async fn run_team(&self, fence: Fence) -> RunOutcome {
+        let started = Instant::now();
+        let renewer = {
+            let (pool, fence, lease) = (self.pool.clone(), fence.clone(), self.options.lease);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if !matches!(lease::renew(&pool, &fence, lease).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = self.mirror_team(&fence).await;
+        renewer.abort();
+        let mut outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => RunOutcome {
+                error: Some(printable_bounded(&error.to_string(), 1000)),
+                ..RunOutcome::default()
+            },
+        };
+        outcome.seconds = started.elapsed().as_secs_f64();
+        if let Some(error) = &outcome.error {
+            tracing::warn!(team = fence.team, error = %error, "a team's run did not finish");
+        }
+        let _ = lease::release(&self.pool, &fence, &outcome, self.options.interval).await;
+        outcome
+    }
+
+    async fn mirror_team(&self, fence: &Fence) -> Result<RunOutcome, FleetError> {
+        let team = fence.team;
+        let connection = self
+            .connections
+            .get(team)
+            .await?
+            .ok_or(ConnectionError::NotConnected { team })?;
+        let tokens = ConnectionTokens::new(self.connections.clone(), team, self.app.clone())?;
+        let client = salesloft_api::ClientBuilder::new(Arc::new(tokens))
+            .base_url(&connection.credentials.api_base_url)
+            .budget_share(self.options.budget_share)
+            .build()
+            .map_err(MirrorError::Api)?;
+        let mirror = Mirror::open_fenced(&self.url, fence.clone()).await?;
+        let tables = mirror.tables().to_vec();
+        let reports = mirror.run(&client, &tables, &mut |_| {}).await?;
+        let failed: Vec<String> = reports
+            .iter()
+            .filter_map(|r| {
+                r.failed
+                    .as_ref()
+                    .map(|why| format!("{}: {why}", r.resource))
+            })
+            .collect();
+        Ok(RunOutcome {
+            ok: failed.is_empty(),
+            seconds: 0.0,
+            requests: reports.iter().map(|r| r.requests).sum(),
+            cost: reports.iter().map(|r| r.cost).sum(),
+            rows: reports.iter().map(|r| r.rows).sum(),
+            error: (!failed.is_empty()).then(|| failed.join("; ")),
+        })
+    }
+
+    /// Makes `team` due at once (a webhook said something changed).
+    pub async fn due_now(&self, team: i64) -> Result<(), FleetError> {
+        lease::due_now(&self.pool, team).await
+    }
+
+    /// The fleet's shared pool (the fleet's and the connections' tables).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
