@@ -45,6 +45,12 @@ pub enum DemoError {
         "`connect` needs a SalesLoft app: set SALESLOFT_APP_ID and SALESLOFT_APP_SECRET (and register the redirect URI it prints)"
     )]
     ConnectWithoutApp,
+    #[error(
+        "`fleet` needs the SalesLoft app the teams connected (to refresh their tokens): set SALESLOFT_APP_ID and SALESLOFT_APP_SECRET"
+    )]
+    FleetWithoutApp,
+    #[error("{0}")]
+    Fleet(#[from] salesloft_mirror::fleet::FleetError),
     #[error("the local sandbox could not start: {0}")]
     Sandbox(std::io::Error),
 }

@@ -64,6 +64,9 @@ pub enum Command {
     /// List the teams connected in a connections database (no secrets); `remove TEAM`;
     /// `rekey` after rotating SALESLOFT_TOKEN_KEY.
     Connections(cmd::connections::ConnectionsArgs),
+    /// Mirror every connected team into the shared PostgreSQL, each in a schema of its own,
+    /// with workers on any number of machines (leases in the database); `fleet status`.
+    Fleet(cmd::fleet::FleetArgs),
 }
 
 impl Cli {
@@ -83,7 +86,7 @@ pub async fn main_with(cli: Cli, env: Env) -> i32 {
     // These print their own document.
     let own_output = matches!(
         cli.command,
-        Some(Command::Connect(_) | Command::Connections(_))
+        Some(Command::Connect(_) | Command::Connections(_) | Command::Fleet(_))
     );
     match execute(&cli, &env, &out, &mut report).await {
         Ok(()) => {
@@ -120,6 +123,13 @@ pub async fn execute(
         };
         return cmd::connect::run(args, app, out).await;
     }
+    if let Command::Fleet(args) = &command {
+        let app = match &mode {
+            Mode::OAuth(app, _) => Some(app),
+            _ => None,
+        };
+        return cmd::fleet::run(args, app, cli.connection.json, out).await;
+    }
     if let Command::Authorize(args) = &command {
         let Mode::OAuth(app, store) = &mode else {
             return Err(DemoError::AuthorizeWithoutApp);
@@ -147,7 +157,9 @@ pub async fn execute(
             cmd::mirror::run(&connection, args, cli.connection.json, out).await
         }
         Command::Authorize(_) => Err(DemoError::AuthorizeWithoutApp),
-        Command::Connect(_) | Command::Connections(_) => unreachable!("answered above"),
+        Command::Connect(_) | Command::Connections(_) | Command::Fleet(_) => {
+            unreachable!("answered above")
+        }
     }
 }
 

@@ -159,7 +159,10 @@ async fn a_worker_whose_lease_was_taken_over_writes_nothing() {
         .unwrap();
     let people = mirror.select(&["people".into()], &[]).unwrap().remove(0);
     let record = sandbox.records("people")[0].as_object().unwrap().clone();
-    mirror.write_rows(&people, std::slice::from_ref(&record)).await.unwrap();
+    mirror
+        .write_rows(&people, std::slice::from_ref(&record))
+        .await
+        .unwrap();
     assert!(
         lease::claim(&pool, "eager-worker", lease_time)
             .await

@@ -9,20 +9,35 @@ use salesloft_auth::connections::{ConnectionInfo, Encryption, PgConnections};
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
 pub struct StoreArgs {
     /// The connections database (PostgreSQL): postgres://user@host/db.
-    #[arg(long, env = "SALESLOFT_CONNECTIONS_DB", value_name = "URL")]
-    pub db: String,
+    #[arg(
+        long,
+        env = "SALESLOFT_CONNECTIONS_DB",
+        value_name = "URL",
+        global = true
+    )]
+    pub db: Option<String>,
     /// Keep tokens in the clear when SALESLOFT_TOKEN_KEY is not set: for a throwaway local
     /// database only.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub plaintext_tokens: bool,
 }
 
 impl StoreArgs {
+    /// The database URL, given before or after a subcommand's name, or from the environment.
+    pub fn url(&self) -> Result<&str, DemoError> {
+        self.db.as_deref().ok_or_else(|| {
+            DemoError::Input(
+                "which database? give --db postgres://user@host/db (or set SALESLOFT_CONNECTIONS_DB)"
+                    .into(),
+            )
+        })
+    }
+
     /// The store; `needs_key`: refuse to go on without SALESLOFT_TOKEN_KEY (unless plaintext
     /// was asked for). Listing and removing open no token, so they need no key.
     pub async fn open(&self, needs_key: bool) -> Result<PgConnections, DemoError> {
         let encryption = Encryption::from_env(self.plaintext_tokens || !needs_key)?;
-        Ok(PgConnections::connect(&self.db, encryption, 4).await?)
+        Ok(PgConnections::connect(self.url()?, encryption, 4).await?)
     }
 }
 

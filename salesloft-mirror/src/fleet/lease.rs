@@ -194,6 +194,18 @@ pub async fn release(
     Ok(done.rows_affected() == 1)
 }
 
+/// How many teams with an active connection are due, whoever holds them.
+pub async fn due(pool: &PgPool) -> Result<i64, FleetError> {
+    sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {LEASES} f JOIN salesloft_connections c \
+         ON c.team_id = f.team_id AND c.status = 'active' \
+         WHERE f.next_run_at <= clock_timestamp()"
+    ))
+    .fetch_one(pool)
+    .await
+    .map_err(database)
+}
+
 /// Makes the team due now (a webhook said something changed).
 pub async fn due_now(pool: &PgPool, team: i64) -> Result<(), FleetError> {
     sqlx::query(&format!(

@@ -70,7 +70,8 @@ pub struct FleetOptions {
     pub lease: Duration,
     /// How often an idle worker looks for due teams.
     pub poll: Duration,
-    /// Stop once no team is due and this worker's runs are done, instead of serving forever.
+    /// Stop once no team is due (every team mirrored since it became due, by this worker or
+    /// another), instead of serving forever.
     pub once: bool,
     /// The share (0 to 1) of each team's budget this fleet uses.
     pub budget_share: f64,
@@ -187,7 +188,9 @@ impl Fleet {
                 let worker = self.clone();
                 running.spawn(async move { worker.run_team(claim.fence).await });
             }
-            if self.options.once && running.is_empty() {
+            // Teams held by another worker are due until its run ends, or until its lease
+            // runs out and this worker takes them over.
+            if self.options.once && running.is_empty() && lease::due(&self.pool).await? == 0 {
                 break;
             }
             tokio::select! {
