@@ -152,6 +152,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Draws every request from `budget` too: the team's budget shared with other processes
+    /// and machines calling for the same team (the fleet's budget row in PostgreSQL, say).
+    pub fn shared_budget(mut self, budget: Arc<dyn ratelimit::SharedBudget>) -> Self {
+        self.state = self.state.with_shared_budget(budget);
+        self
+    }
+
     /// The largest answer body read (default [`error::MAX_ANSWER`]); a larger one is not read
     /// further and is [`ApiError::AnswerTooLarge`], so a server that never stops sending
     /// cannot fill the memory.

@@ -103,6 +103,21 @@ impl Budget {
     }
 }
 
+/// A team's budget shared with other processes (several machines calling for one team): asked
+/// before each request, after this client's own pacer, and told what each answer said of the
+/// budget left. The answers' figures are the truth (the team's other integrations spend from
+/// the same budget); the shared figure is corrected down by them.
+pub trait SharedBudget: Send + Sync + std::fmt::Debug {
+    /// Takes `cost` from the budget: `None` when taken, else how long to wait before asking
+    /// again. A budget that cannot be reached lets the request go (the client's own pacing
+    /// and the service's 429s still hold).
+    fn take(&self, cost: u32) -> crate::token::BoxFuture<'_, Option<Duration>>;
+    /// What an answer said: the budget left this minute (`x-ratelimit-remaining-minute`), or
+    /// that it is spent (a 429). Called with the answer in hand, so it must not wait: record
+    /// it in the background.
+    fn observed(&self, remaining: Option<u32>, spent: bool);
+}
+
 /// The team's budget a minute (SERVICE.md §3).
 pub const TEAM_BUDGET_PER_MINUTE: u32 = 600;
 

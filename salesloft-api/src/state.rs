@@ -2,7 +2,7 @@
 //! policy, the shared rate-limit pacer, the clock, and the bearer header of the current token.
 
 use crate::clock::{Clock, SystemClock};
-use crate::ratelimit::Pacer;
+use crate::ratelimit::{Pacer, SharedBudget};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::token::TokenSource;
@@ -16,6 +16,8 @@ pub struct ClientState {
     pub(crate) tokens: Arc<dyn TokenSource>,
     pub(crate) policy: RetryPolicy,
     pub(crate) pacer: Arc<Pacer>,
+    /// The team's budget shared with other processes, when there is one.
+    pub(crate) shared_budget: Option<Arc<dyn SharedBudget>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bearer: Arc<BearerHeader>,
     /// The largest answer body read ([`crate::ClientBuilder::max_answer_bytes`]).
@@ -28,6 +30,7 @@ impl ClientState {
             tokens,
             policy: RetryPolicy::default(),
             pacer: Arc::default(),
+            shared_budget: None,
             clock: Arc::new(SystemClock),
             bearer: Arc::default(),
             max_answer: crate::error::MAX_ANSWER,
@@ -41,6 +44,11 @@ impl ClientState {
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    pub fn with_shared_budget(mut self, budget: Arc<dyn SharedBudget>) -> Self {
+        self.shared_budget = Some(budget);
         self
     }
 

@@ -71,6 +71,9 @@ fn send_with_policy<'a>(
             if let Some(wait) = state.pacer.reserve(cost, clock) {
                 Box::pin(state.pacer.acquire_after(wait, cost, clock)).await;
             }
+            if let Some(shared) = &state.shared_budget {
+                Box::pin(take_shared(shared.as_ref(), cost, clock)).await;
+            }
             // Without a copy (a streaming body) there is no second attempt.
             let Some(request) = copy_to_send(&template) else {
                 return http.execute(template).await;
@@ -93,6 +96,21 @@ fn send_with_policy<'a>(
                 clock.sleep(wait).await;
             }
         }
+    }
+}
+
+/// Takes `cost` from the team's shared budget, waiting while it is spent.
+async fn take_shared(
+    shared: &dyn crate::ratelimit::SharedBudget,
+    cost: u32,
+    clock: &dyn crate::clock::Clock,
+) {
+    while let Some(wait) = shared.take(cost).await {
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            "the team's shared budget is spent: waiting"
+        );
+        clock.sleep(wait).await;
     }
 }
 
@@ -163,6 +181,9 @@ fn observe(
     state
         .pacer
         .observe(response.headers(), info, spent, state.clock.as_ref());
+    if let Some(shared) = &state.shared_budget {
+        shared.observed(info.remaining, spent);
+    }
     span.record("status", status.as_u16());
     if let Some(cost) = info.cost {
         span.record("cost", cost);

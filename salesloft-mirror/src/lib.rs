@@ -324,40 +324,54 @@ impl Mirror {
     /// `*_deleted` event marks the row deleted (the delivered record kept as its tombstone).
     /// `false` when no mirrored table has that event.
     pub async fn apply(&self, event_type: &str, record: &Value) -> Result<bool, MirrorError> {
-        let Some((table, action)) = self.tables.iter().find_map(|t| {
-            let action = event_type.strip_prefix(&t.singular)?.strip_prefix('_')?;
-            EVENT_ACTIONS.contains(&action).then_some((t, action))
-        }) else {
-            return Ok(false);
-        };
-        let Some(record) = record.as_object() else {
-            return Ok(false);
-        };
-        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let deleted = (action == "deleted").then_some(now.as_str());
-        let values = row_values(table, record, deleted, None);
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         self.db.fenced(&mut tx).await?;
-        bind_all(sqlx::query(&upsert_sql(self.db.backend, table)), values)
-            .execute(&mut *tx)
+        let applied = apply_in(&mut tx, self.db.backend, &self.tables, event_type, record).await?;
+        tx.commit().await.map_err(database)?;
+        Ok(applied)
+    }
+}
+
+/// Writes one webhook delivery inside `tx` (see [`Mirror::apply`]); the caller commits. A
+/// fleet's receiver writes each team's deliveries this way, its transaction scoped to the
+/// team's schema.
+pub(crate) async fn apply_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: db::Backend,
+    tables: &[Table],
+    event_type: &str,
+    record: &Value,
+) -> Result<bool, MirrorError> {
+    let Some((table, action)) = tables.iter().find_map(|t| {
+        let action = event_type.strip_prefix(&t.singular)?.strip_prefix('_')?;
+        EVENT_ACTIONS.contains(&action).then_some((t, action))
+    }) else {
+        return Ok(false);
+    };
+    let Some(record) = record.as_object() else {
+        return Ok(false);
+    };
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let deleted = (action == "deleted").then_some(now.as_str());
+    let values = row_values(table, record, deleted, None);
+    bind_all(sqlx::query(&upsert_sql(backend, table)), values)
+        .execute(&mut **tx)
+        .await
+        .map_err(database)?;
+    if let Some(at) = deleted {
+        // A deletion is a deletion even when the delivered record is not newer.
+        let mark = format!(
+            "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"id\" = $2 AND \"_deleted_at\" IS NULL",
+            table.table
+        );
+        sqlx::query(&mark)
+            .bind(at.to_string())
+            .bind(record.get("id").and_then(db::text_of))
+            .execute(&mut **tx)
             .await
             .map_err(database)?;
-        if let Some(at) = deleted {
-            // A deletion is a deletion even when the delivered record is not newer.
-            let mark = format!(
-                "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"id\" = $2 AND \"_deleted_at\" IS NULL",
-                table.table
-            );
-            sqlx::query(&mark)
-                .bind(at.to_string())
-                .bind(record.get("id").and_then(db::text_of))
-                .execute(&mut *tx)
-                .await
-                .map_err(database)?;
-        }
-        tx.commit().await.map_err(database)?;
-        Ok(true)
     }
+    Ok(true)
 }
 
 /// Now, as the mirror writes times: UTC, microseconds.

@@ -339,3 +339,102 @@ async fn background_refreshers_on_two_machines_renew_each_expiring_team_once() {
         assert_eq!(refreshes(&sandbox, team), 1, "team {team}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_share_one_budget_per_team_corrected_by_the_service() {
+    let db = salesloft_testkit::postgres();
+    let store = PgConnections::connect(&db.url, sealed(KEY), 2)
+        .await
+        .unwrap();
+    // Budgets are per minute: the test keeps within one.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let second_of_minute: f64 =
+        sqlx::query_scalar("SELECT mod(extract(epoch FROM clock_timestamp()), 60)::float8")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    if second_of_minute > 45.0 {
+        tokio::time::sleep(Duration::from_secs_f64(61.0 - second_of_minute)).await;
+    }
+    // Two processes' views of team 7's budget of 20 a minute, and team 8's.
+    let first = store.budget(7).with_per_minute(20);
+    let second = PgConnections::connect(&db.url, sealed(KEY), 2)
+        .await
+        .unwrap()
+        .budget(7)
+        .with_per_minute(20);
+    for _ in 0..10 {
+        assert_eq!(first.try_take(1).await.unwrap(), None);
+        assert_eq!(second.try_take(1).await.unwrap(), None);
+    }
+    let wait = first
+        .try_take(1)
+        .await
+        .unwrap()
+        .expect("20 taken: the minute is spent");
+    assert!(
+        wait <= Duration::from_secs(61),
+        "until the next minute: {wait:?}"
+    );
+    assert!(second.try_take(1).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .budget(8)
+            .with_per_minute(20)
+            .try_take(5)
+            .await
+            .unwrap(),
+        None,
+        "another team's budget is its own"
+    );
+    // A share keeps the rest for the team's other integrations.
+    let shared = store.budget(9).with_per_minute(20).with_share(0.5);
+    for _ in 0..10 {
+        assert_eq!(shared.try_take(1).await.unwrap(), None);
+    }
+    assert!(shared.try_take(1).await.unwrap().is_some());
+
+    // The service's figure is the truth: a client with the shared budget learns that the
+    // team's other integrations left 49 of the minute, and a 429 empties it.
+    let sandbox = Sandbox::start(Config::default()).await.unwrap();
+    sandbox.team(1).unwrap().set_rate_limit(50);
+    let budget = store.budget(1);
+    let client =
+        salesloft_api::ClientBuilder::new(Arc::new(salesloft_api::ApiKey::new(sandbox.api_key())))
+            .base_url(sandbox.api_base_url())
+            .retry_policy(salesloft_api::RetryPolicy::none())
+            .shared_budget(Arc::new(budget.clone()))
+            .build()
+            .unwrap();
+    // The correction is written beside the request, not on its path: read until it lands.
+    let settled = |want: (i32, i64)| {
+        let pool = pool.clone();
+        async move {
+            let mut seen = (-1, -1);
+            for _ in 0..200 {
+                seen = sqlx::query_as(
+                    "SELECT remaining, rejected_today FROM salesloft_budgets WHERE team_id = 1",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                if seen == want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        }
+    };
+    client.get_me().send().await.unwrap();
+    assert_eq!(
+        settled((49, 0)).await,
+        (49, 0),
+        "lowered to what the service said"
+    );
+    sandbox.team(1).unwrap().set_rate_limit(1);
+    let refused = client.get_me().send().await;
+    assert!(refused.is_err(), "a 429 without retries");
+    assert_eq!(settled((0, 1)).await, (0, 1), "a 429 spends the minute");
+    assert!(budget.try_take(1).await.unwrap().is_some());
+}

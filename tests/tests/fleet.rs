@@ -136,6 +136,16 @@ async fn two_workers_mirror_every_team_into_its_own_schema() {
         assert_eq!(team.connection, "active");
         assert!(team.last_good_run_at.is_some() && team.lease_holder.is_none());
         assert!(team.rows > 0 && team.last_requests > 0, "{team:?}");
+        // Every request for the team drew from its shared budget row.
+        let api_requests = sandbox
+            .team(team.team_id)
+            .unwrap()
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v2/"))
+            .count() as i64;
+        assert_eq!(team.requests_today, api_requests, "{team:?}");
+        assert!(team.cost_today >= team.requests_today && team.rate_limited_today == 0);
     }
 }
 

@@ -131,8 +131,17 @@ pub fn table(teams: &[TeamStatus]) -> String {
         return "No team in the fleet yet (connect teams with `salesloft connect`).\n".into();
     }
     let mut text = format!(
-        "{:<12} {:<24} {:<13} {:>9} {:>8} {:>8} {:<28} {}\n",
-        "team", "name", "connection", "lag", "rows", "requests", "lease holder", "error"
+        "{:<12} {:<24} {:<13} {:>9} {:>8} {:>9} {:>9} {:>5} {:<28} {}\n",
+        "team",
+        "name",
+        "connection",
+        "lag",
+        "rows",
+        "req today",
+        "cost",
+        "429s",
+        "lease holder",
+        "error"
     );
     for t in teams {
         let cut = |s: &str, n: usize| printable(&s.chars().take(n).collect::<String>());
@@ -143,13 +152,15 @@ pub fn table(teams: &[TeamStatus]) -> String {
             .or(t.last_error.as_deref())
             .unwrap_or("");
         text.push_str(&format!(
-            "{:<12} {:<24} {:<13} {:>9} {:>8} {:>8} {:<28} {}\n",
+            "{:<12} {:<24} {:<13} {:>9} {:>8} {:>9} {:>9} {:>5} {:<28} {}\n",
             t.team_id,
             cut(&t.team_name, 24),
             t.connection,
             lag,
             t.rows,
-            t.last_requests,
+            t.requests_today,
+            t.cost_today,
+            t.rate_limited_today,
             cut(t.lease_holder.as_deref().unwrap_or("-"), 28),
             cut(error, 120),
         ));

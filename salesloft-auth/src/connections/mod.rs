@@ -7,9 +7,12 @@
 //!   `postgres`) in PostgreSQL, tokens sealed at rest, refreshed once across processes and
 //!   machines under the row's lock; [`MemoryConnections`] in this process (tests, one server).
 //! - `connect` (feature `connect`): the "Connect SalesLoft" flow a product mounts.
+//! - `PgTeamBudget` (feature `postgres`): one budget per team across processes and machines.
 //! - `ConnectionTokens` (feature `postgres`): a `salesloft_api::TokenSource` for one team,
 //!   so a client of the generated API acts for that team.
 
+#[cfg(feature = "postgres")]
+mod budget;
 #[cfg(feature = "connect")]
 pub mod connect;
 mod memory;
@@ -18,6 +21,8 @@ mod postgres;
 #[cfg(feature = "postgres")]
 mod tokens;
 
+#[cfg(feature = "postgres")]
+pub use budget::{PgTeamBudget, TODAY};
 pub use memory::MemoryConnections;
 #[cfg(feature = "postgres")]
 pub use postgres::{Encryption, PgConnections, RefreshReport};

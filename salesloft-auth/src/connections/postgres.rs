@@ -23,7 +23,7 @@ use sqlx::{Executor, Row};
 use std::time::Duration;
 
 /// The schema this program writes; a database at a newer one is refused.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Each migration, in order: migration `n` takes the schema from `n - 1` to `n`.
 const MIGRATIONS: &[&str] = &[
@@ -60,6 +60,18 @@ CREATE TABLE salesloft_connect_attempts (
     expires_at   TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX salesloft_connect_attempts_expiring ON salesloft_connect_attempts (expires_at);
+"#,
+    r#"
+CREATE TABLE salesloft_budgets (
+    team_id        BIGINT PRIMARY KEY,
+    minute         BIGINT NOT NULL,
+    remaining      INTEGER NOT NULL,
+    day            DATE NOT NULL,
+    requests_today BIGINT NOT NULL DEFAULT 0,
+    cost_today     BIGINT NOT NULL DEFAULT 0,
+    rejected_today BIGINT NOT NULL DEFAULT 0
+);
+ALTER TABLE salesloft_connections ADD COLUMN callback_token TEXT;
 "#,
 ];
 
@@ -110,6 +122,13 @@ impl Encryption {
             (Encryption::Sealed(sealer), None) => sealer.open(stored, context),
         }
     }
+}
+
+/// 32 random bytes, URL-safe base64: a webhook callback token.
+fn random_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn context(team: i64, kind: &str) -> String {
@@ -298,6 +317,38 @@ impl PgConnections {
         .await
         .map_err(database)?;
         self.read(&row)
+    }
+
+    /// Team `team`'s budget, shared by every process using this database: give it to the
+    /// team's client (`ClientBuilder::shared_budget`).
+    pub fn budget(&self, team: i64) -> super::PgTeamBudget {
+        super::PgTeamBudget::new(self.pool.clone(), team)
+    }
+
+    /// The token SalesLoft signs the team's webhook deliveries with: made (random, sealed like
+    /// the tokens) the first time it is asked for, kept while the connection lasts (connecting
+    /// again keeps it, so subscriptions stay valid). `None` when the team has no connection.
+    pub async fn callback_token(&self, team: i64) -> Result<Option<Secret>, ConnectionError> {
+        let ctx = context(team, "callback");
+        let fresh = Secret::new(random_token());
+        let sealed = self.encryption.seal(&fresh, &ctx);
+        // Set only where none is yet: two processes asking at once agree on the first one.
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE salesloft_connections SET callback_token = COALESCE(callback_token, $2) \
+             WHERE team_id = $1 RETURNING callback_token",
+        )
+        .bind(team)
+        .bind(sealed)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database)?;
+        let Some(Some(stored)) = stored else {
+            return Ok(None);
+        };
+        self.encryption
+            .open(&stored, &ctx)
+            .map(Some)
+            .map_err(|source| ConnectionError::Seal { team, source })
     }
 
     /// The team's connection, if it has one.
@@ -552,7 +603,7 @@ impl PgConnections {
         for team in teams {
             let mut tx = self.pool.begin().await.map_err(database)?;
             let row = sqlx::query(
-                "SELECT access_token, refresh_token FROM salesloft_connections \
+                "SELECT access_token, refresh_token, callback_token FROM salesloft_connections \
                  WHERE team_id = $1 FOR UPDATE",
             )
             .bind(team)
@@ -562,9 +613,13 @@ impl PgConnections {
             let Some(row) = row else { continue };
             let access: String = row.try_get("access_token").map_err(database)?;
             let refresh: Option<String> = row.try_get("refresh_token").map_err(database)?;
+            let callback: Option<String> = row.try_get("callback_token").map_err(database)?;
             let stale =
                 |stored: &str| stored.starts_with(PLAIN) || sealer.sealed_with_old_key(stored);
-            if !stale(&access) && !refresh.as_deref().is_some_and(stale) {
+            if !stale(&access)
+                && !refresh.as_deref().is_some_and(stale)
+                && !callback.as_deref().is_some_and(stale)
+            {
                 continue;
             }
             let again = |stored: &str, kind: &str| -> Result<String, ConnectionError> {
@@ -579,13 +634,15 @@ impl PgConnections {
             };
             let access = again(&access, "access")?;
             let refresh = refresh.map(|r| again(&r, "refresh")).transpose()?;
+            let callback = callback.map(|c| again(&c, "callback")).transpose()?;
             sqlx::query(
-                "UPDATE salesloft_connections SET access_token = $2, refresh_token = $3 \
-                 WHERE team_id = $1",
+                "UPDATE salesloft_connections SET access_token = $2, refresh_token = $3, \
+                 callback_token = $4 WHERE team_id = $1",
             )
             .bind(team)
             .bind(access)
             .bind(refresh)
+            .bind(callback)
             .execute(&mut *tx)
             .await
             .map_err(database)?;

@@ -248,9 +248,16 @@ impl Fleet {
             .await?
             .ok_or(ConnectionError::NotConnected { team })?;
         let tokens = ConnectionTokens::new(self.connections.clone(), team, self.app.clone())?;
+        // Every request draws from the team's budget row, shared with every process calling
+        // for the team (another worker's run, the product's own requests).
+        let budget = self
+            .connections
+            .budget(team)
+            .with_share(self.options.budget_share);
         let client = salesloft_api::ClientBuilder::new(Arc::new(tokens))
             .base_url(&connection.credentials.api_base_url)
             .budget_share(self.options.budget_share)
+            .shared_budget(Arc::new(budget))
             .build()
             .map_err(MirrorError::Api)?;
         let mirror = Mirror::open_fenced(&self.url, fence.clone()).await?;

@@ -5,6 +5,7 @@ use super::FleetError;
 use crate::db::LEASES;
 use chrono::{DateTime, Utc};
 use salesloft_api::text::printable_bounded;
+use salesloft_auth::connections::TODAY;
 use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;
 
@@ -25,6 +26,12 @@ pub struct TeamStatus {
     pub last_cost: i64,
     pub runs: i64,
     pub takeovers: i64,
+    /// Requests for the team today (UTC), by every process drawing on its shared budget.
+    pub requests_today: i64,
+    /// Their cost against the team's budget.
+    pub cost_today: i64,
+    /// 429s the service answered today.
+    pub rate_limited_today: i64,
     pub last_error: Option<String>,
     /// The worker holding the team's lease now, if any.
     pub lease_holder: Option<String>,
@@ -43,14 +50,26 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
         .await
         .map_err(db)?;
     super::lease::migrate(&pool).await?;
+    // The connections' tables too (the budgets are theirs); no token is opened.
+    salesloft_auth::connections::PgConnections::connect(
+        url,
+        salesloft_auth::connections::Encryption::Plaintext,
+        1,
+    )
+    .await?;
     let rows = sqlx::query(&format!(
         "SELECT f.team_id, COALESCE(c.team_name, '') AS team_name, \
            COALESCE(c.status, 'removed') AS connection, c.status_reason, f.last_good_run_at, \
            EXTRACT(EPOCH FROM clock_timestamp() - f.last_good_run_at)::float8 AS lag_s, \
            f.rows_mirrored, f.last_requests, f.last_cost, f.runs, f.takeovers, f.last_error, \
            CASE WHEN f.lease_expires_at > clock_timestamp() THEN f.owner END AS holder, \
-           f.next_run_at \
-         FROM {LEASES} f LEFT JOIN salesloft_connections c USING (team_id) ORDER BY f.team_id"
+           f.next_run_at, \
+           COALESCE(b.requests_today, 0) AS requests_today, \
+           COALESCE(b.cost_today, 0) AS cost_today, \
+           COALESCE(b.rejected_today, 0) AS rejected_today \
+         FROM {LEASES} f LEFT JOIN salesloft_connections c USING (team_id) \
+         LEFT JOIN salesloft_budgets b ON b.team_id = f.team_id AND b.day = {TODAY} \
+         ORDER BY f.team_id"
     ))
     .fetch_all(&pool)
     .await
@@ -69,6 +88,9 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
                 last_cost: row.try_get("last_cost")?,
                 runs: row.try_get("runs")?,
                 takeovers: row.try_get("takeovers")?,
+                requests_today: row.try_get("requests_today")?,
+                cost_today: row.try_get("cost_today")?,
+                rate_limited_today: row.try_get("rejected_today")?,
                 last_error: row.try_get("last_error")?,
                 lease_holder: row.try_get("holder")?,
                 next_run_at: row.try_get("next_run_at")?,
