@@ -114,7 +114,13 @@ pub async fn execute(
 ) -> Result<(), DemoError> {
     let command = cli.command();
     if let Command::Connections(args) = &command {
-        return cmd::connections::run(args, cli.connection.json).await;
+        // The app's credentials, when given, let `remove` take the team's webhook
+        // subscriptions away first (they need the team's tokens).
+        let app = match connection::mode(&cli.connection, env) {
+            Ok(Mode::OAuth(app, _)) => Some(app),
+            _ => None,
+        };
+        return cmd::connections::run(args, app.as_ref(), cli.connection.json).await;
     }
     let mode = connection::mode(&cli.connection, env)?;
     if let Command::Connect(args) = &command {

@@ -76,7 +76,17 @@ async fn a_killed_workers_teams_are_taken_over_and_end_equal_to_the_sandbox() {
     first.kill().unwrap(); // SIGKILL, in the middle of its runs
     first.wait().unwrap();
 
-    let second = common::demo_command(&args, &env(&sandbox))
+    // The second worker serves the teams' webhooks too, and subscribes each team there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let hooks_url = format!("http://{listen}/hooks");
+    let mut with_hooks = args.to_vec();
+    with_hooks.extend(["--listen", &listen, "--hooks-url", &hooks_url]);
+    let second = common::demo_command(&with_hooks, &env(&sandbox))
         .output()
         .unwrap();
     assert!(
@@ -118,6 +128,32 @@ async fn a_killed_workers_teams_are_taken_over_and_end_equal_to_the_sandbox() {
         assert!(team["last_good_run_at"].is_string(), "{team}");
         assert!(team["lease_holder"].is_null(), "{team}");
     }
+    // Removing a connection takes the team's subscriptions away first.
+    let subscribed = sandbox
+        .team(1)
+        .unwrap()
+        .records("webhook_subscriptions")
+        .len();
+    assert!(subscribed > 0);
+    let removed = common::demo_command(
+        &["connections", "remove", "1", "--db", &db.url],
+        &env(&sandbox),
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&removed.stdout);
+    assert!(
+        said.contains(&format!("Removed its {subscribed} webhook subscription(s)")),
+        "{said}{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    assert!(
+        sandbox
+            .team(1)
+            .unwrap()
+            .records("webhook_subscriptions")
+            .is_empty()
+    );
     let text = common::demo_command(&["fleet", "status", "--db", &db.url], &[])
         .output()
         .unwrap();
@@ -133,7 +169,7 @@ type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn bad_input_is_one_line() {
-    let cases: [Case; 3] = [
+    let cases: [Case; 5] = [
         (
             &["fleet", "--db", "sqlite:fleet.db"],
             &[
@@ -158,6 +194,30 @@ fn bad_input_is_one_line() {
             ],
             &[],
             "not a duration",
+        ),
+        (
+            &[
+                "fleet",
+                "--db",
+                "postgres://x@127.0.0.1:1/x",
+                "--hooks-url",
+                "https://fleet.example.com/hooks",
+            ],
+            &[],
+            "give --listen too",
+        ),
+        (
+            &[
+                "fleet",
+                "--db",
+                "postgres://x@127.0.0.1:1/x",
+                "--listen",
+                "127.0.0.1:0",
+                "--hooks-url",
+                "ftp://fleet.example.com/hooks",
+            ],
+            &[],
+            "give an http(s) URL",
         ),
     ];
     for (args, env, says) in cases {

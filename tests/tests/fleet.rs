@@ -48,7 +48,7 @@ fn options(once: bool) -> FleetOptions {
         lease: Duration::from_secs(5),
         poll: Duration::from_millis(100),
         once,
-        budget_share: 1.0,
+        ..FleetOptions::default()
     }
 }
 
@@ -272,4 +272,192 @@ async fn a_database_that_is_not_postgres_or_is_newer_is_refused() {
     };
     assert!(matches!(error, FleetError::NewerSchema { found: 99, .. }));
     assert!(error.to_string().contains("upgrade"));
+}
+
+/// Team `team`'s webhook subscriptions, as its API key sees them.
+async fn subscriptions(sandbox: &SandboxHandle, team: i64) -> Vec<serde_json::Value> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/webhook_subscriptions",
+            sandbox.api_base_url()
+        ))
+        .bearer_auth(sandbox.team(team).unwrap().api_key())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn title_in_schema(pool: &sqlx::PgPool, team: i64, id: &str) -> Option<String> {
+    sqlx::query_scalar(&format!(
+        "SELECT title FROM \"team_{team}\".sl_people WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_teams_webhooks_reach_its_own_schema_and_nothing_else() {
+    let db = salesloft_testkit::postgres();
+    let sandbox = connected_teams(&db.url, 2).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let base = format!("http://{address}/hooks");
+    let worker = fleet(
+        &db.url,
+        &sandbox,
+        FleetOptions {
+            hooks_url: Some(base.clone()),
+            after_webhook: Duration::ZERO,
+            ..options(true)
+        },
+    )
+    .await;
+    let server = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.serve(listener).await }
+    });
+    worker.run(std::future::pending()).await.unwrap();
+
+    // Each team is subscribed at its own path, with a token of its own.
+    let mut tokens = BTreeSet::new();
+    for team in 1..=2 {
+        let subscribed = subscriptions(&sandbox, team).await;
+        assert!(
+            subscribed
+                .iter()
+                .any(|s| s["event_type"] == "person_updated"),
+            "team {team}: {subscribed:?}"
+        );
+        for s in &subscribed {
+            assert_eq!(s["callback_url"], format!("{base}/{team}"));
+            tokens.insert(s["callback_token"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(tokens.len(), 2, "one token per team");
+
+    // A change in team 1 arrives in team 1's schema, and makes the team due.
+    let pool = worker.pool().clone();
+    let person = sandbox.team(1).unwrap().records("people")[0]["id"].to_string();
+    let changed = reqwest::Client::new()
+        .put(format!(
+            "{}/v2/people/{person}.json",
+            sandbox.api_base_url()
+        ))
+        .bearer_auth(sandbox.team(1).unwrap().api_key())
+        .json(&serde_json::json!({ "title": "Chief Webhook Officer" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success());
+    let mut title = None;
+    for _ in 0..200 {
+        title = title_in_schema(&pool, 1, &person).await;
+        if title.as_deref() == Some("Chief Webhook Officer") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(title.as_deref(), Some("Chief Webhook Officer"));
+    assert_eq!(lease::due(&pool).await.unwrap(), 1, "team 1 is due again");
+
+    // Deliveries that are not team 2's change nothing: team 1's, signed with team 1's token,
+    // posted to team 2's path; an unknown team; a wrong signature; a body that is not JSON.
+    let store = PgConnections::connect(&db.url, sealed(), 1).await.unwrap();
+    let token_1 = store.stored_callback_token(1).await.unwrap().unwrap();
+    let mut forged = sandbox.team(1).unwrap().record("people", &person).unwrap();
+    forged["title"] = "Forged".into();
+    forged["updated_at"] = "2100-01-01T00:00:00.000000Z".into();
+    let body = serde_json::to_vec(&forged).unwrap();
+    let post = |path: String, body: Vec<u8>, signature: String| async move {
+        reqwest::Client::new()
+            .post(format!("http://{address}{path}"))
+            .header("x-salesloft-event", "person_updated")
+            .header("x-salesloft-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let signed = salesloft_api::webhooks::signature(token_1.expose(), &body);
+    assert_eq!(
+        post("/hooks/2".into(), body.clone(), signed.clone()).await,
+        401
+    );
+    assert_eq!(
+        post("/hooks/999".into(), body.clone(), signed.clone()).await,
+        404
+    );
+    assert_eq!(
+        post("/hooks/x".into(), body.clone(), signed.clone()).await,
+        404
+    );
+    assert_eq!(
+        post("/hooks/1".into(), body.clone(), "00".repeat(20)).await,
+        401
+    );
+    let not_json = b"{not json".to_vec();
+    let not_json_signed = salesloft_api::webhooks::signature(token_1.expose(), &not_json);
+    assert_eq!(
+        post("/hooks/1".into(), not_json, not_json_signed).await,
+        400
+    );
+    assert_eq!(title_in_schema(&pool, 2, &person).await, None);
+    assert_eq!(
+        title_in_schema(&pool, 1, &person).await.as_deref(),
+        Some("Chief Webhook Officer")
+    );
+    // The same delivery at its own team's path is written.
+    assert_eq!(post("/hooks/1".into(), body, signed).await, 200);
+    assert_eq!(
+        title_in_schema(&pool, 1, &person).await.as_deref(),
+        Some("Forged")
+    );
+
+    // The metrics say what happened, per team.
+    let metrics = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let metrics = metrics.text().await.unwrap();
+    for line in [
+        "salesloft_fleet_deliveries_total{team=\"1\"} 2",
+        "salesloft_fleet_deliveries_total{team=\"2\"} 0",
+        "salesloft_fleet_worker_deliveries_applied_total 2",
+        "salesloft_fleet_worker_deliveries_refused_total 5",
+        "salesloft_fleet_needs_reauth{team=\"2\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("salesloft_fleet_requests_today{team=\"1\"} "));
+    assert!(metrics.ends_with("# EOF\n"));
+
+    // Removing team 1's connection takes its subscriptions away first; team 2's stay.
+    let app = salesloft_testkit::connections::sandbox_app(&sandbox);
+    let removed = salesloft_mirror::fleet::unsubscribe(&db.url, &store, &app, 1)
+        .await
+        .unwrap();
+    assert!(removed > 0);
+    assert!(subscriptions(&sandbox, 1).await.is_empty());
+    assert!(!subscriptions(&sandbox, 2).await.is_empty());
+    assert_eq!(
+        salesloft_mirror::fleet::subscribed_at(&db.url, 1)
+            .await
+            .unwrap(),
+        None
+    );
+    server.abort();
 }

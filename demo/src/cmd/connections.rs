@@ -63,7 +63,11 @@ pub enum Action {
     Rekey,
 }
 
-pub async fn run(args: &ConnectionsArgs, json: bool) -> Result<(), DemoError> {
+pub async fn run(
+    args: &ConnectionsArgs,
+    app: Option<&salesloft_auth::OAuthApp>,
+    json: bool,
+) -> Result<(), DemoError> {
     match &args.action {
         None => {
             let store = args.store.open(false).await?;
@@ -78,6 +82,7 @@ pub async fn run(args: &ConnectionsArgs, json: bool) -> Result<(), DemoError> {
             }
         }
         Some(Action::Remove { team }) => {
+            let unsubscribed = unsubscribe(args, app, *team).await;
             let store = args.store.open(false).await?;
             let removed = store.remove(*team).await?;
             if !removed {
@@ -86,9 +91,21 @@ pub async fn run(args: &ConnectionsArgs, json: bool) -> Result<(), DemoError> {
                 )));
             }
             if json {
-                println!("{}", serde_json::json!({ "removed": team }));
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "removed": team,
+                        "subscriptions_removed": unsubscribed.as_ref().ok(),
+                        "subscriptions_left": unsubscribed.as_ref().err(),
+                    })
+                );
             } else {
                 println!("Removed the connection of team {team}.");
+                match &unsubscribed {
+                    Ok(0) => {}
+                    Ok(n) => println!("Removed its {n} webhook subscription(s)."),
+                    Err(why) => eprintln!("warning: its webhook subscriptions were left: {why}"),
+                }
             }
         }
         Some(Action::Rekey) => {
@@ -102,6 +119,28 @@ pub async fn run(args: &ConnectionsArgs, json: bool) -> Result<(), DemoError> {
         }
     }
     Ok(())
+}
+
+/// Takes away the webhook subscriptions a fleet made for `team`, which needs the team's tokens
+/// (the key) and the app (to refresh them): how many, or why they were left.
+async fn unsubscribe(
+    args: &ConnectionsArgs,
+    app: Option<&salesloft_auth::OAuthApp>,
+    team: i64,
+) -> Result<usize, String> {
+    let url = args.store.url().map_err(|e| e.to_string())?;
+    match salesloft_mirror::fleet::subscribed_at(url, team).await {
+        Ok(None) => return Ok(0),
+        Ok(Some(_)) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let Some(app) = app else {
+        return Err("set SALESLOFT_APP_ID and SALESLOFT_APP_SECRET to remove them too".into());
+    };
+    let store = args.store.open(true).await.map_err(|e| e.to_string())?;
+    salesloft_mirror::fleet::unsubscribe(url, &store, app, team)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The listing as a text table; every value is made printable (names come from SalesLoft).

@@ -31,11 +31,22 @@ pub struct FleetArgs {
     /// The share (0 to 1) of each team's 600-a-minute budget the fleet uses.
     #[arg(long, default_value_t = 1.0)]
     pub budget_share: f64,
+    /// Serve this worker's webhook receiver (`/hooks/{team}`) and `/metrics` here
+    /// (127.0.0.1:9100; port 0: any free one).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Where SalesLoft reaches the receiver's `/hooks` (https://fleet.example.com/hooks):
+    /// each team is subscribed at `<URL>/<team>` when first mirrored. Needs --listen.
+    #[arg(long)]
+    pub hooks_url: Option<String>,
+    /// A webhook delivery makes its team due within this (a burst of them is one run).
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    pub after_webhook: Duration,
 }
 
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum FleetAction {
-    /// Each team: its last good run, lag, rows, requests and cost of its last run, errors,
+    /// Each team: its last good run, lag, rows, requests, cost and 429s today, errors,
     /// whether it needs connecting again, and the worker holding its lease.
     Status,
 }
@@ -85,6 +96,26 @@ pub async fn run(
             "--budget-share is a share of each team's budget: more than 0, at most 1".into(),
         ));
     }
+    let hooks_url = match (&args.hooks_url, args.listen) {
+        (Some(_), None) => {
+            return Err(DemoError::Input(
+                "--hooks-url is where SalesLoft reaches this worker's receiver: give --listen too"
+                    .into(),
+            ));
+        }
+        (Some(url), Some(_)) => {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| DemoError::Input(format!("--hooks-url `{}`: {e}", printable(url))))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+                return Err(DemoError::Input(format!(
+                    "--hooks-url `{}`: give an http(s) URL without a query, ending in the receiver's /hooks",
+                    printable(url)
+                )));
+            }
+            Some(url.clone())
+        }
+        (None, _) => None,
+    };
     let app = app.ok_or(DemoError::FleetWithoutApp)?;
     let encryption =
         salesloft_auth::connections::Encryption::from_env(args.store.plaintext_tokens)?;
@@ -94,9 +125,29 @@ pub async fn run(
         lease: args.lease,
         once: args.once,
         budget_share: args.budget_share,
+        hooks_url,
+        after_webhook: args.after_webhook,
         ..FleetOptions::default()
     };
     let fleet = Fleet::connect(args.store.url()?, encryption, app.clone(), options).await?;
+    let _server = match args.listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+                DemoError::Input(format!("--listen {address}: cannot listen there: {e}"))
+            })?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| DemoError::Input(format!("--listen {address}: {e}")))?;
+            out.note(&format!(
+                "Webhooks at http://{local}/hooks/<team>, metrics at http://{local}/metrics."
+            ));
+            let worker = fleet.clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                worker.serve(listener).await
+            })))
+        }
+        None => None,
+    };
     out.note(&format!(
         "Fleet worker {} mirroring every connected team ({} at a time){}.",
         fleet.owner(),
@@ -123,6 +174,15 @@ pub async fn run(
         ));
     }
     Ok(())
+}
+
+/// The receiver, stopped with the worker.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The status as a text table; names and errors come from SalesLoft: made printable.

@@ -351,6 +351,28 @@ impl PgConnections {
             .map_err(|source| ConnectionError::Seal { team, source })
     }
 
+    /// The token the team's deliveries are signed with, as stored: `None` when the team has
+    /// no connection or no token was made yet (then it has no subscriptions of ours).
+    pub async fn stored_callback_token(
+        &self,
+        team: i64,
+    ) -> Result<Option<Secret>, ConnectionError> {
+        let stored: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT callback_token FROM salesloft_connections WHERE team_id = $1",
+        )
+        .bind(team)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(database)?;
+        let Some(Some(stored)) = stored else {
+            return Ok(None);
+        };
+        self.encryption
+            .open(&stored, &context(team, "callback"))
+            .map(Some)
+            .map_err(|source| ConnectionError::Seal { team, source })
+    }
+
     /// The team's connection, if it has one.
     pub async fn get(&self, team: i64) -> Result<Option<Connection>, ConnectionError> {
         let row = sqlx::query(&format!(

@@ -3,7 +3,7 @@
 //! renewed while a run lasts, released with the run's outcome. A claim bumps the fence token
 //! that every write of the run proves ([`crate::db::Fence`]).
 
-use super::FleetError;
+use super::{FleetError, database};
 use crate::db::{Fence, LEASES};
 use sqlx::postgres::PgPool;
 use sqlx::{Executor, Row};
@@ -27,17 +27,13 @@ CREATE TABLE salesloft_fleet.teams (
     rows_mirrored     BIGINT NOT NULL DEFAULT 0,
     runs              BIGINT NOT NULL DEFAULT 0,
     takeovers         BIGINT NOT NULL DEFAULT 0,
-    last_error        TEXT
+    last_error        TEXT,
+    hooks_url         TEXT,
+    deliveries        BIGINT NOT NULL DEFAULT 0,
+    last_delivery_at  TIMESTAMPTZ
 );
 CREATE INDEX salesloft_fleet_teams_due ON salesloft_fleet.teams (next_run_at);
 "#];
-
-fn database(error: sqlx::Error) -> FleetError {
-    FleetError::Database(salesloft_api::text::printable_bounded(
-        &error.to_string(),
-        512,
-    ))
-}
 
 /// Brings the fleet's tables to this program's schema, under an advisory lock so that workers
 /// starting together migrate once; refuses a database already at a newer schema.

@@ -24,19 +24,26 @@
 //! # Ok(()) }
 //! ```
 
+mod hooks;
 pub mod lease;
+mod metrics;
 mod status;
 
+pub use hooks::{callback_url, subscribed_at, unsubscribe};
 pub use lease::{Claim, FLEET_SCHEMA_VERSION, RunOutcome};
 pub use status::{TeamStatus, status};
 
 use crate::db::Fence;
+use crate::schema::Table;
 use crate::{Mirror, MirrorError};
 use salesloft_api::text::printable_bounded;
 use salesloft_auth::OAuthApp;
 use salesloft_auth::connections::{ConnectionError, ConnectionTokens, Encryption, PgConnections};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What can stop a fleet worker, each saying what to do.
@@ -75,6 +82,12 @@ pub struct FleetOptions {
     pub once: bool,
     /// The share (0 to 1) of each team's budget this fleet uses.
     pub budget_share: f64,
+    /// Where SalesLoft reaches this fleet's receiver ([`Fleet::router`]'s `/hooks`, as
+    /// `https://fleet.example.com/hooks`): each team is subscribed at `<hooks_url>/<team>` when
+    /// first mirrored. `None`: no subscriptions, polling alone.
+    pub hooks_url: Option<String>,
+    /// A delivery makes its team due within this (a burst of deliveries is one run).
+    pub after_webhook: Duration,
 }
 
 impl Default for FleetOptions {
@@ -86,6 +99,8 @@ impl Default for FleetOptions {
             poll: Duration::from_secs(1),
             once: false,
             budget_share: 1.0,
+            hooks_url: None,
+            after_webhook: Duration::from_secs(60),
         }
     }
 }
@@ -99,15 +114,33 @@ pub struct FleetReport {
     pub requests: u64,
 }
 
+/// What this worker counted since it started (the fleet's figures are in the database).
+#[derive(Debug, Default)]
+struct Counters {
+    runs: AtomicU64,
+    good_runs: AtomicU64,
+    takeovers: AtomicU64,
+    deliveries_applied: AtomicU64,
+    deliveries_refused: AtomicU64,
+}
+
 /// A fleet worker.
 #[derive(Clone, Debug)]
 pub struct Fleet {
     url: String,
     pool: PgPool,
+    /// Webhook deliveries, each transaction scoped to its team's schema.
+    deliveries: AnyPool,
     connections: PgConnections,
     app: OAuthApp,
     owner: String,
     options: FleetOptions,
+    tables: Arc<Vec<Table>>,
+    counters: Arc<Counters>,
+}
+
+fn database(error: sqlx::Error) -> FleetError {
+    FleetError::Database(printable_bounded(&error.to_string(), 512))
 }
 
 /// This worker's name in the leases: machine, process, and a random part (a process started
@@ -146,9 +179,16 @@ impl Fleet {
             .await
             .map_err(|e| FleetError::Database(printable_bounded(&e.to_string(), 512)))?;
         lease::migrate(&pool).await?;
+        sqlx::any::install_default_drivers();
+        let deliveries = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy(url)
+            .map_err(database)?;
         Ok(Self {
             url: url.to_string(),
             pool,
+            deliveries,
             connections,
             app,
             owner: owner_name(),
@@ -156,6 +196,8 @@ impl Fleet {
                 concurrency: options.concurrency.max(1),
                 ..options
             },
+            tables: Arc::new(crate::schema::tables(salesloft_openapi::SPEC)),
+            counters: Arc::default(),
         })
     }
 
@@ -183,6 +225,7 @@ impl Fleet {
                 };
                 if let Some(previous) = &claim.taken_from {
                     report.takeovers += 1;
+                    self.counters.takeovers.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(team = claim.fence.team, previous = %previous, "took a team over");
                 }
                 let worker = self.clone();
@@ -200,6 +243,8 @@ impl Fleet {
                         report.runs += 1;
                         report.good_runs += u64::from(outcome.ok);
                         report.requests += outcome.requests;
+                        self.counters.runs.fetch_add(1, Ordering::Relaxed);
+                        self.counters.good_runs.fetch_add(u64::from(outcome.ok), Ordering::Relaxed);
                     }
                 }
                 _ = tokio::time::sleep(self.options.poll) => {}
@@ -262,6 +307,13 @@ impl Fleet {
             .map_err(MirrorError::Api)?;
         let mirror = Mirror::open_fenced(&self.url, fence.clone()).await?;
         let tables = mirror.tables().to_vec();
+        if let Some(base) = &self.options.hooks_url {
+            // The tables exist: deliveries can be written from now on. Without subscriptions
+            // the team is still mirrored by polling; the next run tries again.
+            if let Err(error) = hooks::subscribe(self, &client, team, base, &tables).await {
+                tracing::warn!(team, error = %error, "the team's webhooks could not be subscribed");
+            }
+        }
         let reports = mirror.run(&client, &tables, &mut |_| {}).await?;
         let failed: Vec<String> = reports
             .iter()
@@ -289,5 +341,25 @@ impl Fleet {
     /// The fleet's shared pool (the fleet's and the connections' tables).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The worker's HTTP routes: `POST /hooks/{team}` (every team's webhook deliveries; give
+    /// its public address as [`FleetOptions::hooks_url`]) and `GET /metrics` (Prometheus).
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/hooks/{team}", axum::routing::post(hooks::deliver))
+            .route("/metrics", axum::routing::get(metrics::metrics))
+            .with_state(self.clone())
+    }
+
+    /// Serves [`Fleet::router`] on `listener` until dropped, with the limits every server of
+    /// the toolkit has against slow and greedy clients.
+    pub async fn serve(&self, listener: tokio::net::TcpListener) {
+        salesloft_api::serve::serve(
+            listener,
+            self.router(),
+            salesloft_api::serve::Limits::default(),
+        )
+        .await
     }
 }

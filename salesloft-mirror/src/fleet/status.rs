@@ -32,6 +32,10 @@ pub struct TeamStatus {
     pub cost_today: i64,
     /// 429s the service answered today.
     pub rate_limited_today: i64,
+    /// Webhook deliveries written for the team, by every worker's receiver.
+    pub deliveries: i64,
+    /// Where the team's webhooks are delivered, once subscribed.
+    pub hooks_url: Option<String>,
     pub last_error: Option<String>,
     /// The worker holding the team's lease now, if any.
     pub lease_holder: Option<String>,
@@ -57,6 +61,12 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
         1,
     )
     .await?;
+    status_of(&pool).await
+}
+
+/// Every team of the fleet whose tables are in `pool`'s database, by team id.
+pub(super) async fn status_of(pool: &sqlx::PgPool) -> Result<Vec<TeamStatus>, FleetError> {
+    let db = |e: sqlx::Error| FleetError::Database(printable_bounded(&e.to_string(), 512));
     let rows = sqlx::query(&format!(
         "SELECT f.team_id, COALESCE(c.team_name, '') AS team_name, \
            COALESCE(c.status, 'removed') AS connection, c.status_reason, f.last_good_run_at, \
@@ -66,12 +76,12 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
            f.next_run_at, \
            COALESCE(b.requests_today, 0) AS requests_today, \
            COALESCE(b.cost_today, 0) AS cost_today, \
-           COALESCE(b.rejected_today, 0) AS rejected_today \
+           COALESCE(b.rejected_today, 0) AS rejected_today, f.deliveries, f.hooks_url \
          FROM {LEASES} f LEFT JOIN salesloft_connections c USING (team_id) \
          LEFT JOIN salesloft_budgets b ON b.team_id = f.team_id AND b.day = {TODAY} \
          ORDER BY f.team_id"
     ))
-    .fetch_all(&pool)
+    .fetch_all(pool)
     .await
     .map_err(db)?;
     rows.iter()
@@ -91,6 +101,8 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
                 requests_today: row.try_get("requests_today")?,
                 cost_today: row.try_get("cost_today")?,
                 rate_limited_today: row.try_get("rejected_today")?,
+                deliveries: row.try_get("deliveries")?,
+                hooks_url: row.try_get("hooks_url")?,
                 last_error: row.try_get("last_error")?,
                 lease_holder: row.try_get("holder")?,
                 next_run_at: row.try_get("next_run_at")?,
