@@ -159,10 +159,15 @@ async fn a_worker_whose_lease_was_taken_over_writes_nothing() {
 
     // A worker claims team 1 and stops renewing (it hangs, or its machine is gone).
     let lease_time = Duration::from_millis(800);
-    let stalled = lease::claim(&pool, "stalled-worker", lease_time)
-        .await
-        .unwrap()
-        .unwrap();
+    let stalled = lease::claim(
+        &pool,
+        "stalled-worker",
+        lease_time,
+        Duration::from_secs(3600),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(stalled.fence.team, 1);
     let mirror = Mirror::open_fenced(&db.url, stalled.fence.clone())
         .await
@@ -174,7 +179,7 @@ async fn a_worker_whose_lease_was_taken_over_writes_nothing() {
         .await
         .unwrap();
     assert!(
-        lease::claim(&pool, "eager-worker", lease_time)
+        lease::claim(&pool, "eager-worker", lease_time, Duration::from_secs(3600))
             .await
             .unwrap()
             .is_none(),
@@ -460,4 +465,49 @@ async fn each_teams_webhooks_reach_its_own_schema_and_nothing_else() {
         None
     );
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_no_delivery_told_of_is_found_when_the_team_is_reconciled() {
+    let db = salesloft_testkit::postgres();
+    let sandbox = connected_teams(&db.url, 1).await;
+    let hourly = fleet(&db.url, &sandbox, options(true)).await;
+    hourly.run(std::future::pending()).await.unwrap();
+    let pool = hourly.pool().clone();
+    let gone = sandbox.team(1).unwrap().records("people")[0]["id"].to_string();
+    assert_eq!(
+        salesloft_testkit::delete(&sandbox, &format!("people/{gone}")).await,
+        204
+    );
+
+    // A run reads what changed: a deletion is not a change it can see.
+    hourly.due_now(1).await.unwrap();
+    hourly.run(std::future::pending()).await.unwrap();
+    assert!(ids_in_schema(&pool, 1, "sl_people").await.contains(&gone));
+
+    // Once the last whole read is older than `reconcile_every`, the run reads whole too.
+    let reconciling = fleet(
+        &db.url,
+        &sandbox,
+        FleetOptions {
+            reconcile_every: Duration::ZERO,
+            ..options(true)
+        },
+    )
+    .await;
+    reconciling.due_now(1).await.unwrap();
+    reconciling.run(std::future::pending()).await.unwrap();
+    assert_eq!(
+        ids_in_schema(&pool, 1, "sl_people").await,
+        ids_in_sandbox(&sandbox, 1, "people")
+    );
+    assert!(!ids_in_schema(&pool, 1, "sl_people").await.contains(&gone));
+    let reconciled: bool = sqlx::query_scalar(
+        "SELECT last_reconcile_at > last_good_run_at - interval '1 minute' \
+         FROM salesloft_fleet.teams WHERE team_id = 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(reconciled);
 }

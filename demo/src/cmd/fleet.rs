@@ -42,6 +42,10 @@ pub struct FleetArgs {
     /// A webhook delivery makes its team due within this (a burst of them is one run).
     #[arg(long, default_value = "60s", value_parser = duration)]
     pub after_webhook: Duration,
+    /// How often each team's changing resources are read whole, to find deletions whose
+    /// webhook never arrived (a run alone reads only what changed).
+    #[arg(long, default_value = "24h", value_parser = duration)]
+    pub reconcile_every: Duration,
 }
 
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -127,6 +131,7 @@ pub async fn run(
         budget_share: args.budget_share,
         hooks_url,
         after_webhook: args.after_webhook,
+        reconcile_every: args.reconcile_every,
         ..FleetOptions::default()
     };
     let fleet = Fleet::connect(args.store.url()?, encryption, app.clone(), options).await?;

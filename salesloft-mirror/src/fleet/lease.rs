@@ -30,7 +30,8 @@ CREATE TABLE salesloft_fleet.teams (
     last_error        TEXT,
     hooks_url         TEXT,
     deliveries        BIGINT NOT NULL DEFAULT 0,
-    last_delivery_at  TIMESTAMPTZ
+    last_delivery_at  TIMESTAMPTZ,
+    last_reconcile_at TIMESTAMPTZ
 );
 CREATE INDEX salesloft_fleet_teams_due ON salesloft_fleet.teams (next_run_at);
 "#];
@@ -91,18 +92,24 @@ pub struct Claim {
     pub fence: Fence,
     /// The worker whose lease ran out before this claim, if it was taken over.
     pub taken_from: Option<String>,
+    /// The team's last whole read is older than the fleet's `reconcile_every`: this run
+    /// reads the incremental resources whole too, so deletions whose deliveries were lost
+    /// are found.
+    pub reconcile: bool,
 }
 
 /// Claims the team due longest whose connection is active and whose lease is free or ran
-/// out; `None` when no team is due.
+/// out; `None` when no team is due. A team whose last whole read is older than
+/// `reconcile_every` is claimed to be reconciled.
 pub async fn claim(
     pool: &PgPool,
     owner: &str,
     lease: Duration,
+    reconcile_every: Duration,
 ) -> Result<Option<Claim>, FleetError> {
     let row = sqlx::query(&format!(
         "WITH due AS ( \
-           SELECT f.team_id, f.owner AS previous FROM {LEASES} f \
+           SELECT f.team_id, f.owner AS previous, f.last_reconcile_at FROM {LEASES} f \
            JOIN salesloft_connections c ON c.team_id = f.team_id AND c.status = 'active' \
            WHERE f.next_run_at <= clock_timestamp() \
              AND (f.owner IS NULL OR f.lease_expires_at < clock_timestamp()) \
@@ -112,10 +119,13 @@ pub async fn claim(
            run_started_at = clock_timestamp(), \
            takeovers = f.takeovers + CASE WHEN due.previous IS NULL THEN 0 ELSE 1 END \
          FROM due WHERE f.team_id = due.team_id \
-         RETURNING f.team_id, f.fence, due.previous"
+         RETURNING f.team_id, f.fence, due.previous, \
+           COALESCE(due.last_reconcile_at <= clock_timestamp() - make_interval(secs => $3), \
+                    false) AS reconcile"
     ))
     .bind(owner)
     .bind(lease.as_secs_f64())
+    .bind(reconcile_every.as_secs_f64())
     .fetch_optional(pool)
     .await
     .map_err(database)?;
@@ -127,6 +137,7 @@ pub async fn claim(
             token: row.try_get("fence").map_err(database)?,
         },
         taken_from: row.try_get("previous").map_err(database)?,
+        reconcile: row.try_get("reconcile").map_err(database)?,
     }))
 }
 
@@ -155,6 +166,8 @@ pub struct RunOutcome {
     pub cost: u64,
     pub rows: u64,
     pub error: Option<String>,
+    /// The run read the incremental resources whole too.
+    pub reconciled: bool,
 }
 
 /// Releases the lease with the run's outcome; the team is next due after `interval`. Nothing
@@ -171,7 +184,9 @@ pub async fn release(
            last_good_run_at = CASE WHEN $5 THEN clock_timestamp() ELSE last_good_run_at END, \
            last_run_s = $6, last_requests = $7, last_cost = $8, \
            rows_mirrored = CASE WHEN $5 THEN $9 ELSE rows_mirrored END, \
-           runs = runs + 1, last_error = $10 \
+           runs = runs + 1, last_error = $10, \
+           last_reconcile_at = CASE WHEN $5 AND ($11 OR last_reconcile_at IS NULL) \
+             THEN run_started_at ELSE last_reconcile_at END \
          WHERE team_id = $1 AND owner = $2 AND fence = $3"
     ))
     .bind(fence.team)
@@ -184,6 +199,7 @@ pub async fn release(
     .bind(outcome.cost as i64)
     .bind(outcome.rows as i64)
     .bind(&outcome.error)
+    .bind(outcome.reconciled)
     .execute(pool)
     .await
     .map_err(database)?;

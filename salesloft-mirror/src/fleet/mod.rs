@@ -88,6 +88,9 @@ pub struct FleetOptions {
     pub hooks_url: Option<String>,
     /// A delivery makes its team due within this (a burst of deliveries is one run).
     pub after_webhook: Duration,
+    /// How often a team's incremental resources are read whole, to find records deleted
+    /// without a delivery that reached the fleet (a run reads only what changed).
+    pub reconcile_every: Duration,
 }
 
 impl Default for FleetOptions {
@@ -101,6 +104,7 @@ impl Default for FleetOptions {
             budget_share: 1.0,
             hooks_url: None,
             after_webhook: Duration::from_secs(60),
+            reconcile_every: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -219,7 +223,13 @@ impl Fleet {
         loop {
             lease::enlist(&self.pool).await?;
             while running.len() < self.options.concurrency {
-                let Some(claim) = lease::claim(&self.pool, &self.owner, self.options.lease).await?
+                let Some(claim) = lease::claim(
+                    &self.pool,
+                    &self.owner,
+                    self.options.lease,
+                    self.options.reconcile_every,
+                )
+                .await?
                 else {
                     break;
                 };
@@ -229,7 +239,7 @@ impl Fleet {
                     tracing::info!(team = claim.fence.team, previous = %previous, "took a team over");
                 }
                 let worker = self.clone();
-                running.spawn(async move { worker.run_team(claim.fence).await });
+                running.spawn(async move { worker.run_team(claim).await });
             }
             // Teams held by another worker are due until its run ends, or until its lease
             // runs out and this worker takes them over.
@@ -255,7 +265,8 @@ impl Fleet {
     }
 
     /// One team's run under its lease: renewed meanwhile, released with the outcome.
-    async fn run_team(&self, fence: Fence) -> RunOutcome {
+    async fn run_team(&self, claim: Claim) -> RunOutcome {
+        let fence = claim.fence;
         let started = Instant::now();
         let renewer = {
             let (pool, fence, lease) = (self.pool.clone(), fence.clone(), self.options.lease);
@@ -268,7 +279,7 @@ impl Fleet {
                 }
             })
         };
-        let result = self.mirror_team(&fence).await;
+        let result = self.mirror_team(&fence, claim.reconcile).await;
         renewer.abort();
         let mut outcome = match result {
             Ok(outcome) => outcome,
@@ -285,7 +296,7 @@ impl Fleet {
         outcome
     }
 
-    async fn mirror_team(&self, fence: &Fence) -> Result<RunOutcome, FleetError> {
+    async fn mirror_team(&self, fence: &Fence, reconcile: bool) -> Result<RunOutcome, FleetError> {
         let team = fence.team;
         let connection = self
             .connections
@@ -314,7 +325,12 @@ impl Fleet {
                 tracing::warn!(team, error = %error, "the team's webhooks could not be subscribed");
             }
         }
-        let reports = mirror.run(&client, &tables, &mut |_| {}).await?;
+        let mut reports = mirror.run(&client, &tables, &mut |_| {}).await?;
+        let read_all = reports.iter().all(|r| r.failed.is_none());
+        let reconciled = reconcile && read_all;
+        if reconciled {
+            reports.extend(mirror.reconcile(&client, &tables, &mut |_| {}).await?);
+        }
         let failed: Vec<String> = reports
             .iter()
             .filter_map(|r| {
@@ -330,6 +346,7 @@ impl Fleet {
             cost: reports.iter().map(|r| r.cost).sum(),
             rows: reports.iter().map(|r| r.rows).sum(),
             error: (!failed.is_empty()).then(|| failed.join("; ")),
+            reconciled,
         })
     }
 
