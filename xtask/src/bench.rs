@@ -1,4 +1,4 @@
-//! `cargo xtask bench <mock|teams|client|webhooks|enroll|mirror|faults|tokens>`: runs the benchmark targets in release mode.
+//! `cargo xtask bench <mock|teams|client|webhooks|enroll|mirror|faults|tokens|fleet>`: runs the benchmark targets in release mode.
 //!
 //! The benchmarks are ordinary `harness = false` bench targets, so they build with the crates
 //! they measure; this task only picks the right one.
@@ -27,6 +27,9 @@ pub enum Which {
     /// 100 teams' rotating tokens shared by 8 processes through Postgres, with kills (one
     /// holding a refresh lock) and a revoked team.
     Tokens,
+    /// 200 teams mirrored by 4 worker processes through one Postgres, with 6 kills, webhooks
+    /// with drops, a last reconciling pass, and every team's schema compared.
+    Fleet,
     /// A clean build of a program using salesloft-api against the same on bare reqwest.
     Build,
 }
@@ -41,6 +44,7 @@ pub fn run(which: Which) -> Result<()> {
         Which::Mirror => ("tests", "mirror"),
         Which::Faults => ("tests", "faults"),
         Which::Tokens => ("tests", "tokens"),
+        Which::Fleet => ("tests", "fleet"),
         Which::Build => bail!("`bench build` is not a bench target (build_time.rs runs it)"),
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
