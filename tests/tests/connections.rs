@@ -215,11 +215,29 @@ async fn tokens_are_sealed_at_rest_bound_to_their_row_and_rekeyed() {
                 .to_string(),
         )
     });
+    // Team 1's webhook callback token: made once, the same for every later ask.
+    let callback = store.callback_token(1).await.unwrap().unwrap();
+    assert_eq!(
+        store.callback_token(1).await.unwrap().unwrap().expose(),
+        callback.expose()
+    );
+    assert!(
+        store.callback_token(99).await.unwrap().is_none(),
+        "no connection, no token"
+    );
+    assert!(
+        store.stored_callback_token(2).await.unwrap().is_none(),
+        "not made yet"
+    );
 
     let dump = db.dump();
     assert!(
         dump.contains("salesloft_connections"),
         "the dump has the table"
+    );
+    assert!(
+        !dump.contains(callback.expose()),
+        "a callback token is in the dump"
     );
     for (access, refresh) in &secrets {
         assert!(
@@ -271,6 +289,16 @@ async fn tokens_are_sealed_at_rest_bound_to_their_row_and_rekeyed() {
     assert_eq!(rotating.rekey().await.unwrap(), 0, "nothing left to rekey");
     let opened = stranger.get(1).await.unwrap().unwrap();
     assert_eq!(opened.credentials.access_token.expose(), secrets[0].0);
+    assert_eq!(
+        stranger
+            .stored_callback_token(1)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose(),
+        callback.expose(),
+        "the callback token is rekeyed with the others"
+    );
     assert!(matches!(
         store.get(1).await,
         Err(ConnectionError::Seal { .. })
