@@ -15,6 +15,8 @@
 //! then every team's schema is compared with the team's records in the sandbox. One `fleet_*`
 //! line per figure.
 
+mod common;
+
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use salesloft_auth::connections::{Encryption, PgConnections};
@@ -25,7 +27,6 @@ use salesloft_mock::{Config, Sandbox, SandboxHandle};
 use serde_json::json;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -100,16 +101,7 @@ fn spawn(process: usize, plan: &Plan<'_>, said: &mpsc::Sender<Said>) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("the worker starts");
-    let stdout = child.stdout.take().expect("piped");
-    let said = said.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if said.send((process, line)).is_err() {
-                break;
-            }
-        }
-        let _ = said.send((process, "exited".into()));
-    });
+    common::forward_lines(&mut child, process, said);
     child
 }
 
@@ -216,7 +208,11 @@ async fn pass(
             .await
             .unwrap_or(None);
             if committed.is_some_and(|c| c > since) {
-                takeovers_s.push(at.elapsed().as_secs_f64());
+                let took = at.elapsed().as_secs_f64();
+                if took > LEASE.as_secs_f64() + 5.0 {
+                    eprintln!("(team {team}: first commit {took:.1} s after its worker's kill)");
+                }
+                takeovers_s.push(took);
             } else {
                 still.push((team, at, since));
             }

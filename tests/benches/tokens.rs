@@ -7,10 +7,11 @@
 //! at random moments; each is started again. One team is revoked (an admin disconnects the app)
 //! half way. Prints one `tokens_*` line per figure.
 
+mod common;
+
 use salesloft_auth::connections::{Encryption, PgConnections};
 use salesloft_auth::seal::Sealer;
 use salesloft_mock::{Config, Sandbox};
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -53,16 +54,7 @@ fn spawn(
         command.env("STALL_ON_LOCK_AFTER_MS", after.as_millis().to_string());
     }
     let mut child = command.spawn().expect("the worker starts");
-    let stdout = child.stdout.take().expect("piped");
-    let said = said.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if said.send((slot, line)).is_err() {
-                break;
-            }
-        }
-        let _ = said.send((slot, "exited".into()));
-    });
+    common::forward_lines(&mut child, slot, said);
     child
 }
 

@@ -466,3 +466,42 @@ async fn processes_share_one_budget_per_team_corrected_by_the_service() {
     assert_eq!(settled((0, 1)).await, (0, 1), "a 429 spends the minute");
     assert!(budget.try_take(1).await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_shorter_than_the_margin_is_used_for_half_its_life() {
+    // The default margin renews 5 minutes before expiry: a token of 6 s would be renewed on
+    // every request (and each refresh is a window in which a killed process loses the team).
+    let sandbox = Sandbox::start(Config {
+        token_ttl_seconds: 6,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let db = salesloft_testkit::postgres();
+    let store = PgConnections::connect(&db.url, sealed(KEY), 2)
+        .await
+        .unwrap();
+    store.save(&connect(&sandbox, 1).await).await.unwrap();
+    let client = store
+        .client_builder(1, &app(&sandbox), 1.0)
+        .await
+        .unwrap()
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        client.get_me().send().await.unwrap();
+    }
+    assert_eq!(refreshes(&sandbox, 1), 0, "used for its first half");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for _ in 0..20 {
+        client.get_me().send().await.unwrap();
+    }
+    assert_eq!(refreshes(&sandbox, 1), 1, "then renewed once");
+    // Every request drew from the team's shared budget.
+    let drawn: i64 =
+        sqlx::query_scalar("SELECT requests_today FROM salesloft_budgets WHERE team_id = 1")
+            .fetch_one(&sqlx::PgPool::connect(&db.url).await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(drawn, 40);
+}

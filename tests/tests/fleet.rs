@@ -511,3 +511,26 @@ async fn a_deletion_no_delivery_told_of_is_found_when_the_team_is_reconciled() {
     .unwrap();
     assert!(reconciled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_whose_lease_ran_out_is_claimed_before_teams_never_run() {
+    let db = salesloft_testkit::postgres();
+    let sandbox = connected_teams(&db.url, 3).await;
+    let worker = fleet(&db.url, &sandbox, options(true)).await;
+    let pool = worker.pool().clone();
+    lease::enlist(&pool).await.unwrap();
+    let day = Duration::from_secs(86_400);
+    let lease_time = Duration::from_millis(500);
+    let cut_short = lease::claim(&pool, "killed-worker", lease_time, day)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(lease_time + Duration::from_millis(200)).await;
+    // Two teams never run are due as long as it: the cut-short run goes on first.
+    let next = lease::claim(&pool, "live-worker", lease_time, day)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.fence.team, cut_short.fence.team);
+    assert_eq!(next.taken_from.as_deref(), Some("killed-worker"));
+}

@@ -277,18 +277,29 @@ impl PgConnections {
         })
     }
 
+    /// A team's access and refresh tokens as they are kept at rest.
+    fn seal_tokens(
+        &self,
+        team: i64,
+        access: &Secret,
+        refresh: Option<&Secret>,
+    ) -> (String, Option<String>) {
+        (
+            self.encryption.seal(access, &context(team, "access")),
+            refresh.map(|r| self.encryption.seal(r, &context(team, "refresh"))),
+        )
+    }
+
     /// Stores a team's new authorization: a team connected again gets the new tokens, a bumped
     /// version, and `active` (clearing `needs_reauth`).
     pub async fn save(&self, connection: &Connection) -> Result<Connection, ConnectionError> {
         let team = connection.team_id;
         let credentials = &connection.credentials;
-        let access = self
-            .encryption
-            .seal(&credentials.access_token, &context(team, "access"));
-        let refresh = credentials
-            .refresh_token
-            .as_ref()
-            .map(|r| self.encryption.seal(r, &context(team, "refresh")));
+        let (access, refresh) = self.seal_tokens(
+            team,
+            &credentials.access_token,
+            credentials.refresh_token.as_ref(),
+        );
         let row = sqlx::query(&format!(
             "INSERT INTO salesloft_connections ({COLUMNS}, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, 'active', NULL, NULL, NULL, now(), now()) \
@@ -319,8 +330,33 @@ impl PgConnections {
         self.read(&row)
     }
 
+    /// A client acting for `team`, as every process of a product should make one: its tokens
+    /// from this store (refreshed once across processes) and every request drawn from the
+    /// team's shared budget, of which `share` (0 to 1) is used. Set anything else on the
+    /// builder before `build`.
+    pub async fn client_builder(
+        &self,
+        team: i64,
+        app: &crate::OAuthApp,
+        share: f64,
+    ) -> Result<salesloft_api::ClientBuilder, ConnectionError> {
+        let connection = self
+            .get(team)
+            .await?
+            .ok_or(ConnectionError::NotConnected { team })?;
+        let tokens = super::ConnectionTokens::new(self.clone(), team, app.clone())
+            .map_err(|source| ConnectionError::Refresh { team, source })?;
+        Ok(
+            salesloft_api::ClientBuilder::new(std::sync::Arc::new(tokens))
+                .base_url(&connection.credentials.api_base_url)
+                .budget_share(share)
+                .shared_budget(std::sync::Arc::new(self.budget(team).with_share(share))),
+        )
+    }
+
     /// Team `team`'s budget, shared by every process using this database: give it to the
-    /// team's client (`ClientBuilder::shared_budget`).
+    /// team's client (`ClientBuilder::shared_budget`), or make the client with
+    /// [`PgConnections::client_builder`].
     pub fn budget(&self, team: i64) -> super::PgTeamBudget {
         super::PgTeamBudget::new(self.pool.clone(), team)
     }
@@ -465,13 +501,8 @@ impl PgConnections {
         };
         match crate::oauth::refresh(app, http, &refresh_token).await {
             Ok(fresh) => {
-                let access = self
-                    .encryption
-                    .seal(&fresh.access_token, &context(team, "access"));
-                let refresh = fresh
-                    .refresh_token
-                    .as_ref()
-                    .map(|r| self.encryption.seal(r, &context(team, "refresh")));
+                let (access, refresh) =
+                    self.seal_tokens(team, &fresh.access_token, fresh.refresh_token.as_ref());
                 let row = sqlx::query(&format!(
                     "UPDATE salesloft_connections SET access_token = $2, refresh_token = $3, \
                      expires_at = $4, scope = CASE WHEN $5 = '' THEN scope ELSE $5 END, \

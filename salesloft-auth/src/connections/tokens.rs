@@ -16,6 +16,8 @@ pub const DEFAULT_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
 struct InHand {
     token: Secret,
     expires_at: DateTime<Utc>,
+    /// Renewed when it expires within this.
+    margin: chrono::Duration,
 }
 
 /// Tokens of team `team` from a [`PgConnections`] store.
@@ -60,30 +62,49 @@ impl ConnectionTokens {
     }
 
     fn fresh(&self, held: &InHand) -> bool {
-        held.expires_at - Utc::now() > self.margin
+        held.expires_at - Utc::now() > held.margin
+    }
+
+    /// The margin for the connection's tokens: the configured one, or half the token's life
+    /// when that is shorter, so a short-lived token is used for half its life instead of
+    /// being refreshed on every request.
+    fn margin_for(&self, connection: &super::Connection) -> chrono::Duration {
+        let obtained = connection
+            .last_refresh_at
+            .unwrap_or(connection.connected_at);
+        let life = connection.credentials.expires_at - obtained;
+        if life > chrono::Duration::zero() {
+            self.margin.min(life / 2)
+        } else {
+            self.margin
+        }
     }
 
     /// A fresh token: the store's when it holds one, else a refresh (once across processes).
     async fn renew(&self, rejected: Option<&Secret>) -> Result<InHand, ConnectionError> {
+        let mut margin = self.margin;
         if let Some(stored) = self.store.get(self.team).await? {
+            margin = self.margin_for(&stored);
             let credentials = &stored.credentials;
             let usable = matches!(stored.status, super::Status::Active)
-                && !credentials.expires_within(self.margin, Utc::now())
+                && !credentials.expires_within(margin, Utc::now())
                 && Some(&credentials.access_token) != rejected;
             if usable {
                 return Ok(InHand {
                     token: credentials.access_token.clone(),
                     expires_at: credentials.expires_at,
+                    margin,
                 });
             }
         }
         let connection = self
             .store
-            .refresh(self.team, &self.app, &self.http, rejected, self.margin)
+            .refresh(self.team, &self.app, &self.http, rejected, margin)
             .await?;
         Ok(InHand {
             token: connection.credentials.access_token.clone(),
             expires_at: connection.credentials.expires_at,
+            margin: self.margin_for(&connection),
         })
     }
 }

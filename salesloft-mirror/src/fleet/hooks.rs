@@ -21,8 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use salesloft_api::text::printable_bounded;
 use salesloft_auth::OAuthApp;
-use salesloft_auth::connections::{ConnectionTokens, PgConnections};
-use std::sync::Arc;
+use salesloft_auth::connections::PgConnections;
 use std::sync::atomic::Ordering;
 
 /// `POST /hooks/{team}`.
@@ -214,14 +213,9 @@ pub async fn unsubscribe(
     let Some(hooks_url) = recorded_url(&pool, team).await? else {
         return Ok(0);
     };
-    let connection = connections
-        .get(team)
+    let client = connections
+        .client_builder(team, app, 1.0)
         .await?
-        .ok_or(salesloft_auth::connections::ConnectionError::NotConnected { team })?;
-    let tokens = ConnectionTokens::new(connections.clone(), team, app.clone())?;
-    let client = salesloft_api::ClientBuilder::new(Arc::new(tokens))
-        .base_url(&connection.credentials.api_base_url)
-        .shared_budget(Arc::new(connections.budget(team)))
         .build()
         .map_err(crate::MirrorError::Api)?;
     let removed = salesloft_api::webhooks::remove_subscriptions(&client, &hooks_url, &[])

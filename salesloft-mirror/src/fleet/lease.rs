@@ -98,8 +98,9 @@ pub struct Claim {
     pub reconcile: bool,
 }
 
-/// Claims the team due longest whose connection is active and whose lease is free or ran
-/// out; `None` when no team is due. A team whose last whole read is older than
+/// Claims a due team whose connection is active and whose lease is free or ran out: first a
+/// team whose worker's lease ran out (its run was cut short), then the one due longest; `None`
+/// when no team is due. A team whose last whole read is older than
 /// `reconcile_every` is claimed to be reconciled.
 pub async fn claim(
     pool: &PgPool,
@@ -107,13 +108,35 @@ pub async fn claim(
     lease: Duration,
     reconcile_every: Duration,
 ) -> Result<Option<Claim>, FleetError> {
+    claim_where(pool, owner, lease, reconcile_every, false).await
+}
+
+/// Claims only a team whose worker's lease ran out: a worker with every slot busy still takes
+/// one over (one at a time), so a cut-short run does not wait for a slot.
+pub async fn claim_cut_short(
+    pool: &PgPool,
+    owner: &str,
+    lease: Duration,
+    reconcile_every: Duration,
+) -> Result<Option<Claim>, FleetError> {
+    claim_where(pool, owner, lease, reconcile_every, true).await
+}
+
+async fn claim_where(
+    pool: &PgPool,
+    owner: &str,
+    lease: Duration,
+    reconcile_every: Duration,
+    cut_short_only: bool,
+) -> Result<Option<Claim>, FleetError> {
     let row = sqlx::query(&format!(
         "WITH due AS ( \
            SELECT f.team_id, f.owner AS previous, f.last_reconcile_at FROM {LEASES} f \
            JOIN salesloft_connections c ON c.team_id = f.team_id AND c.status = 'active' \
            WHERE f.next_run_at <= clock_timestamp() \
              AND (f.owner IS NULL OR f.lease_expires_at < clock_timestamp()) \
-           ORDER BY f.next_run_at LIMIT 1 FOR UPDATE OF f SKIP LOCKED) \
+             AND (NOT $4 OR f.owner IS NOT NULL) \
+           ORDER BY f.owner IS NULL, f.next_run_at LIMIT 1 FOR UPDATE OF f SKIP LOCKED) \
          UPDATE {LEASES} f SET owner = $1, fence = f.fence + 1, \
            lease_expires_at = clock_timestamp() + make_interval(secs => $2), \
            run_started_at = clock_timestamp(), \
@@ -126,6 +149,7 @@ pub async fn claim(
     .bind(owner)
     .bind(lease.as_secs_f64())
     .bind(reconcile_every.as_secs_f64())
+    .bind(cut_short_only)
     .fetch_optional(pool)
     .await
     .map_err(database)?;

@@ -38,7 +38,7 @@ use crate::schema::Table;
 use crate::{Mirror, MirrorError};
 use salesloft_api::text::printable_bounded;
 use salesloft_auth::OAuthApp;
-use salesloft_auth::connections::{ConnectionError, ConnectionTokens, Encryption, PgConnections};
+use salesloft_auth::connections::{Encryption, PgConnections};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -58,7 +58,7 @@ pub enum FleetError {
     )]
     NewerSchema { found: i64, supported: i64 },
     #[error(transparent)]
-    Connections(#[from] ConnectionError),
+    Connections(#[from] salesloft_auth::connections::ConnectionError),
     #[error(transparent)]
     Mirror(#[from] MirrorError),
     #[error(transparent)]
@@ -68,7 +68,8 @@ pub enum FleetError {
 /// How a worker runs.
 #[derive(Clone, Debug)]
 pub struct FleetOptions {
-    /// Teams mirrored at once by this worker.
+    /// Teams mirrored at once by this worker (and one more, taken over from a worker that
+    /// died, so that a run cut short goes on without waiting for a slot).
     pub concurrency: usize,
     /// How long after a run a team is due again.
     pub interval: Duration,
@@ -222,15 +223,27 @@ impl Fleet {
         tokio::pin!(stop);
         loop {
             lease::enlist(&self.pool).await?;
-            while running.len() < self.options.concurrency {
-                let Some(claim) = lease::claim(
-                    &self.pool,
-                    &self.owner,
-                    self.options.lease,
-                    self.options.reconcile_every,
-                )
-                .await?
-                else {
+            // A run cut short by another worker's death goes on at once: with every slot
+            // busy, one more slot is for it.
+            while running.len() <= self.options.concurrency {
+                let claimed = if running.len() < self.options.concurrency {
+                    lease::claim(
+                        &self.pool,
+                        &self.owner,
+                        self.options.lease,
+                        self.options.reconcile_every,
+                    )
+                    .await?
+                } else {
+                    lease::claim_cut_short(
+                        &self.pool,
+                        &self.owner,
+                        self.options.lease,
+                        self.options.reconcile_every,
+                    )
+                    .await?
+                };
+                let Some(claim) = claimed else {
                     break;
                 };
                 if let Some(previous) = &claim.taken_from {
@@ -298,22 +311,12 @@ impl Fleet {
 
     async fn mirror_team(&self, fence: &Fence, reconcile: bool) -> Result<RunOutcome, FleetError> {
         let team = fence.team;
-        let connection = self
-            .connections
-            .get(team)
-            .await?
-            .ok_or(ConnectionError::NotConnected { team })?;
-        let tokens = ConnectionTokens::new(self.connections.clone(), team, self.app.clone())?;
         // Every request draws from the team's budget row, shared with every process calling
         // for the team (another worker's run, the product's own requests).
-        let budget = self
+        let client = self
             .connections
-            .budget(team)
-            .with_share(self.options.budget_share);
-        let client = salesloft_api::ClientBuilder::new(Arc::new(tokens))
-            .base_url(&connection.credentials.api_base_url)
-            .budget_share(self.options.budget_share)
-            .shared_budget(Arc::new(budget))
+            .client_builder(team, &self.app, self.options.budget_share)
+            .await?
             .build()
             .map_err(MirrorError::Api)?;
         let mirror = Mirror::open_fenced(&self.url, fence.clone()).await?;

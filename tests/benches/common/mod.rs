@@ -1,5 +1,5 @@
-//! What the benchmarks share: the release binaries they run, and the
-//! comparison of a mirror with the sandbox's records.
+//! What the benchmarks share: the release binaries they run, the lines their worker
+//! processes print, and the comparison of a mirror with the sandbox's records.
 #![allow(dead_code)] // each benchmark uses a part of it
 
 use salesloft_mirror::{Mirror, Table};
@@ -67,4 +67,27 @@ pub fn mirror_people(sandbox: &SandboxHandle, db: &str) -> std::process::Command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     command
+}
+
+/// Sends each line `child` prints to its stdout as `(id, line)`, then `(id, "exited")` when it
+/// ends (killed or not), from a thread of its own.
+pub fn forward_lines(
+    child: &mut std::process::Child,
+    id: usize,
+    said: &std::sync::mpsc::Sender<(usize, String)>,
+) {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let said = said.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if said.send((id, line)).is_err() {
+                break;
+            }
+        }
+        let _ = said.send((id, "exited".into()));
+    });
 }
