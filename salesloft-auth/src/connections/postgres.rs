@@ -365,9 +365,8 @@ impl PgConnections {
     /// the tokens) the first time it is asked for, kept while the connection lasts (connecting
     /// again keeps it, so subscriptions stay valid). `None` when the team has no connection.
     pub async fn callback_token(&self, team: i64) -> Result<Option<Secret>, ConnectionError> {
-        let ctx = context(team, "callback");
         let fresh = Secret::new(random_token());
-        let sealed = self.encryption.seal(&fresh, &ctx);
+        let sealed = self.encryption.seal(&fresh, &context(team, "callback"));
         // Set only where none is yet: two processes asking at once agree on the first one.
         let stored: Option<Option<String>> = sqlx::query_scalar(
             "UPDATE salesloft_connections SET callback_token = COALESCE(callback_token, $2) \
@@ -378,13 +377,7 @@ impl PgConnections {
         .fetch_optional(&self.pool)
         .await
         .map_err(database)?;
-        let Some(Some(stored)) = stored else {
-            return Ok(None);
-        };
-        self.encryption
-            .open(&stored, &ctx)
-            .map(Some)
-            .map_err(|source| ConnectionError::Seal { team, source })
+        self.open_callback(team, stored.flatten())
     }
 
     /// The token the team's deliveries are signed with, as stored: `None` when the team has
@@ -400,12 +393,17 @@ impl PgConnections {
         .fetch_optional(&self.pool)
         .await
         .map_err(database)?;
-        let Some(Some(stored)) = stored else {
-            return Ok(None);
-        };
-        self.encryption
-            .open(&stored, &context(team, "callback"))
-            .map(Some)
+        self.open_callback(team, stored.flatten())
+    }
+
+    fn open_callback(
+        &self,
+        team: i64,
+        stored: Option<String>,
+    ) -> Result<Option<Secret>, ConnectionError> {
+        stored
+            .map(|sealed| self.encryption.open(&sealed, &context(team, "callback")))
+            .transpose()
             .map_err(|source| ConnectionError::Seal { team, source })
     }
 
