@@ -534,3 +534,44 @@ async fn a_team_whose_lease_ran_out_is_claimed_before_teams_never_run() {
     assert_eq!(next.fence.team, cut_short.fence.team);
     assert_eq!(next.taken_from.as_deref(), Some("killed-worker"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_opens_no_token_is_refused_before_anything_is_claimed() {
+    let db = salesloft_testkit::postgres();
+    let sandbox = connected_teams(&db.url, 2).await;
+    let other_key = Encryption::Sealed(Box::new(
+        Sealer::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", None).unwrap(),
+    ));
+    let refused = Fleet::connect(
+        &db.url,
+        other_key,
+        salesloft_testkit::connections::sandbox_app(&sandbox),
+        options(true),
+    )
+    .await;
+    let Err(error) = refused else {
+        panic!("a key that opens no token is refused")
+    };
+    assert!(
+        matches!(
+            error,
+            FleetError::Connections(salesloft_auth::connections::ConnectionError::Seal { .. })
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("SALESLOFT_TOKEN_KEY"), "{error}");
+    // Nothing was claimed or scheduled: the fleet's tables were not even made.
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let fleet_tables: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('salesloft_fleet.teams')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(fleet_tables, None);
+    // The right key still works.
+    fleet(&db.url, &sandbox, options(true))
+        .await
+        .run(std::future::pending())
+        .await
+        .unwrap();
+}

@@ -380,6 +380,31 @@ impl PgConnections {
         self.open_callback(team, stored.flatten())
     }
 
+    /// Proves the configured keys are the ones the stored tokens were sealed with: `Ok` when a
+    /// token of the first few connections opens (or there is no connection yet), else the
+    /// first one's error, which says which variables to set. A worker started with the wrong
+    /// key stops here instead of failing every team's run.
+    pub async fn check_key(&self) -> Result<(), ConnectionError> {
+        let rows = sqlx::query(
+            "SELECT team_id, access_token FROM salesloft_connections ORDER BY team_id LIMIT 5",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(database)?;
+        let mut first_error = None;
+        for row in &rows {
+            let team: i64 = row.try_get("team_id").map_err(database)?;
+            let sealed: String = row.try_get("access_token").map_err(database)?;
+            match self.encryption.open(&sealed, &context(team, "access")) {
+                Ok(_) => return Ok(()),
+                Err(source) => {
+                    first_error.get_or_insert(ConnectionError::Seal { team, source });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// The token the team's deliveries are signed with, as stored: `None` when the team has
     /// no connection or no token was made yet (then it has no subscriptions of ours).
     pub async fn stored_callback_token(

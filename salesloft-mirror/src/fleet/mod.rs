@@ -166,7 +166,8 @@ fn owner_name() -> String {
 
 impl Fleet {
     /// Connects to the shared database (the connections store and the fleet's tables, both
-    /// brought to this program's schema; a newer one is refused).
+    /// brought to this program's schema; a newer one is refused), and refuses keys that open
+    /// none of the stored tokens.
     pub async fn connect(
         url: &str,
         encryption: Encryption,
@@ -177,6 +178,7 @@ impl Fleet {
             return Err(FleetError::NotPostgres(printable_bounded(url, 100)));
         }
         let connections = PgConnections::connect(url, encryption, 2).await?;
+        connections.check_key().await?;
         let pool = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(30))
