@@ -351,7 +351,7 @@ pub(crate) async fn apply_in(
     let Some(record) = record.as_object() else {
         return Ok(false);
     };
-    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let now = now();
     let deleted = (action == "deleted").then_some(now.as_str());
     let values = row_values(table, record, deleted, None);
     bind_all(sqlx::query(&upsert_sql(backend, table)), values)

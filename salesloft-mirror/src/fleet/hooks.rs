@@ -132,14 +132,7 @@ pub(super) async fn subscribe(
     tables: &[Table],
 ) -> Result<(), FleetError> {
     let url = callback_url(base, team);
-    let recorded: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT hooks_url FROM {LEASES} WHERE team_id = $1"
-    ))
-    .bind(team)
-    .fetch_optional(&fleet.pool)
-    .await
-    .map_err(database)?
-    .flatten();
+    let recorded = hooks_url_of(&fleet.pool, team).await?;
     if recorded.as_deref() == Some(url.as_str()) {
         return Ok(());
     }
@@ -169,14 +162,19 @@ pub(super) async fn subscribe(
 
 /// The URL the fleet subscribed `team`'s webhooks at, if it did.
 pub async fn subscribed_at(url: &str, team: i64) -> Result<Option<String>, FleetError> {
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    recorded_url(&one_connection(url).await?, team).await
+}
+
+/// A pool of one connection to `url`, for a command's few statements.
+async fn one_connection(url: &str) -> Result<sqlx::PgPool, FleetError> {
+    sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)
         .connect(url)
         .await
-        .map_err(database)?;
-    recorded_url(&pool, team).await
+        .map_err(database)
 }
 
+/// [`hooks_url_of`] in a database where the fleet may never have run.
 async fn recorded_url(pool: &sqlx::PgPool, team: i64) -> Result<Option<String>, FleetError> {
     let has_fleet: bool =
         sqlx::query_scalar(&format!("SELECT to_regclass('{LEASES}') IS NOT NULL"))
@@ -186,6 +184,11 @@ async fn recorded_url(pool: &sqlx::PgPool, team: i64) -> Result<Option<String>, 
     if !has_fleet {
         return Ok(None);
     }
+    hooks_url_of(pool, team).await
+}
+
+/// The URL recorded in the team's fleet row when its subscriptions were made.
+async fn hooks_url_of(pool: &sqlx::PgPool, team: i64) -> Result<Option<String>, FleetError> {
     Ok(sqlx::query_scalar(&format!(
         "SELECT hooks_url FROM {LEASES} WHERE team_id = $1"
     ))
@@ -205,11 +208,7 @@ pub async fn unsubscribe(
     app: &OAuthApp,
     team: i64,
 ) -> Result<usize, FleetError> {
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .map_err(database)?;
+    let pool = one_connection(url).await?;
     let Some(hooks_url) = recorded_url(&pool, team).await? else {
         return Ok(0);
     };

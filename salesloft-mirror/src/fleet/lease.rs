@@ -111,18 +111,9 @@ pub async fn claim(
     claim_where(pool, owner, lease, reconcile_every, false).await
 }
 
-/// Claims only a team whose worker's lease ran out: a worker with every slot busy still takes
-/// one over (one at a time), so a cut-short run does not wait for a slot.
-pub async fn claim_cut_short(
-    pool: &PgPool,
-    owner: &str,
-    lease: Duration,
-    reconcile_every: Duration,
-) -> Result<Option<Claim>, FleetError> {
-    claim_where(pool, owner, lease, reconcile_every, true).await
-}
-
-async fn claim_where(
+/// [`claim`], or with `cut_short_only` only a team whose worker's lease ran out: a worker with
+/// every slot busy still takes one over, so a cut-short run does not wait for a slot.
+pub(super) async fn claim_where(
     pool: &PgPool,
     owner: &str,
     lease: Duration,

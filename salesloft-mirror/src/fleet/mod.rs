@@ -184,7 +184,7 @@ impl Fleet {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await
-            .map_err(|e| FleetError::Database(printable_bounded(&e.to_string(), 512)))?;
+            .map_err(database)?;
         lease::migrate(&pool).await?;
         sqlx::any::install_default_drivers();
         let deliveries = AnyPoolOptions::new()
@@ -228,24 +228,15 @@ impl Fleet {
             // A run cut short by another worker's death goes on at once: with every slot
             // busy, one more slot is for it.
             while running.len() <= self.options.concurrency {
-                let claimed = if running.len() < self.options.concurrency {
-                    lease::claim(
-                        &self.pool,
-                        &self.owner,
-                        self.options.lease,
-                        self.options.reconcile_every,
-                    )
-                    .await?
-                } else {
-                    lease::claim_cut_short(
-                        &self.pool,
-                        &self.owner,
-                        self.options.lease,
-                        self.options.reconcile_every,
-                    )
-                    .await?
-                };
-                let Some(claim) = claimed else {
+                let Some(claim) = lease::claim_where(
+                    &self.pool,
+                    &self.owner,
+                    self.options.lease,
+                    self.options.reconcile_every,
+                    running.len() == self.options.concurrency,
+                )
+                .await?
+                else {
                     break;
                 };
                 if let Some(previous) = &claim.taken_from {

@@ -1,7 +1,7 @@
 //! `salesloft fleet status`: each team as the fleet sees it, read from the shared database
 //! alone (no key needed: no token is opened).
 
-use super::FleetError;
+use super::{FleetError, database};
 use crate::db::LEASES;
 use chrono::{DateTime, Utc};
 use salesloft_api::text::printable_bounded;
@@ -47,12 +47,11 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(FleetError::NotPostgres(printable_bounded(url, 100)));
     }
-    let db = |e: sqlx::Error| FleetError::Database(printable_bounded(&e.to_string(), 512));
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect(url)
         .await
-        .map_err(db)?;
+        .map_err(database)?;
     super::lease::migrate(&pool).await?;
     // The connections' tables too (the budgets are theirs); no token is opened.
     salesloft_auth::connections::PgConnections::connect(
@@ -66,7 +65,6 @@ pub async fn status(url: &str) -> Result<Vec<TeamStatus>, FleetError> {
 
 /// Every team of the fleet whose tables are in `pool`'s database, by team id.
 pub(super) async fn status_of(pool: &sqlx::PgPool) -> Result<Vec<TeamStatus>, FleetError> {
-    let db = |e: sqlx::Error| FleetError::Database(printable_bounded(&e.to_string(), 512));
     let rows = sqlx::query(&format!(
         "SELECT f.team_id, COALESCE(c.team_name, '') AS team_name, \
            COALESCE(c.status, 'removed') AS connection, c.status_reason, f.last_good_run_at, \
@@ -83,7 +81,7 @@ pub(super) async fn status_of(pool: &sqlx::PgPool) -> Result<Vec<TeamStatus>, Fl
     ))
     .fetch_all(pool)
     .await
-    .map_err(db)?;
+    .map_err(database)?;
     rows.iter()
         .map(|row| {
             Ok(TeamStatus {
@@ -109,5 +107,5 @@ pub(super) async fn status_of(pool: &sqlx::PgPool) -> Result<Vec<TeamStatus>, Fl
             })
         })
         .collect::<Result<_, sqlx::Error>>()
-        .map_err(db)
+        .map_err(database)
 }
