@@ -17,6 +17,8 @@
 
 mod common;
 
+use common::{KEY, Said};
+
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use salesloft_auth::connections::{Encryption, PgConnections};
@@ -32,8 +34,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_fleet_worker");
-/// A key made as the README says (`openssl rand -base64 32`); for this benchmark only.
-const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq4k=";
 const WORKERS: usize = 4;
 /// Teams mirrored at once by each worker.
 const CONCURRENCY: usize = 4;
@@ -72,10 +72,6 @@ fn main() {
         .unwrap();
     runtime.block_on(run());
 }
-
-/// A line a worker process printed: which process (a number per process started), and the
-/// line.
-type Said = (usize, String);
 
 /// Where and how the workers of a pass run.
 struct Plan<'a> {

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::{KEY, Said};
+
 use salesloft_auth::connections::{Encryption, PgConnections};
 use salesloft_auth::seal::Sealer;
 use salesloft_mock::{Config, Sandbox};
@@ -17,17 +19,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_connections_worker");
-/// A key made as the README says (`openssl rand -base64 32`); for this benchmark only.
-const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq4k=";
 const TEAMS: i64 = 100;
 const PROCESSES: usize = 8;
 const RUN: Duration = Duration::from_secs(60);
 const TOKEN_LIFE_S: i64 = 2;
 /// Tokens are renewed this long before they expire (inline and by the refresher).
 const MARGIN_MS: i64 = 1000;
-
-/// A line a worker printed: which worker slot, and the line.
-type Said = (usize, String);
 
 fn spawn(
     slot: usize,

@@ -69,12 +69,19 @@ pub fn mirror_people(sandbox: &SandboxHandle, db: &str) -> std::process::Command
     command
 }
 
+/// A key made as the README says (`openssl rand -base64 32`), for the benchmarks' connection
+/// stores only.
+pub const KEY: &str = "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq4k=";
+
+/// A line a worker process printed: which process, and the line.
+pub type Said = (usize, String);
+
 /// Sends each line `child` prints to its stdout as `(id, line)`, then `(id, "exited")` when it
 /// ends (killed or not), from a thread of its own.
 pub fn forward_lines(
     child: &mut std::process::Child,
     id: usize,
-    said: &std::sync::mpsc::Sender<(usize, String)>,
+    said: &std::sync::mpsc::Sender<Said>,
 ) {
     use std::io::BufRead;
     let stdout = child.stdout.take().expect("the child's stdout is piped");
