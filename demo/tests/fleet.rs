@@ -100,7 +100,7 @@ async fn a_killed_workers_teams_are_taken_over_and_end_equal_to_the_sandbox() {
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     for team in 1..=TEAMS {
         let mirrored: BTreeSet<String> = sqlx::query(&format!(
-            "SELECT id FROM team_{team}.sl_people WHERE _deleted_at IS NULL"
+            "SELECT id::text FROM team_{team}.sl_people WHERE _deleted_at IS NULL"
         ))
         .fetch_all(&pool)
         .await

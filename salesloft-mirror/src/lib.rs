@@ -12,8 +12,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - Tables come from the spec ([`schema`]); a newer spec adds columns when the database is
-//!   opened, never a rebuilt table; a database from a newer program is refused.
+//! - Tables come from the spec ([`schema`]), typed (integer ids, times, JSON), with a child
+//!   table per array of tags or references; a newer spec adds columns when the database is
+//!   opened; a database of the untyped layout is converted in place, a table a transaction;
+//!   a database from a newer program is refused.
+//! - With [`Mirror::keep_history`], every version seen is kept in `<table>_history`
+//!   ([`history`]).
 //! - Resources whose lists take `updated_at[gt]` are read incrementally: page-1 requests
 //!   only, sorted by `updated_at`, from the stored cursor. The others are read whole each run;
 //!   rows a whole read no longer finds are marked deleted.
@@ -28,6 +32,7 @@ pub mod error;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod follow;
+pub mod history;
 pub mod patience;
 mod read;
 pub mod schema;
@@ -37,7 +42,7 @@ pub use patience::Patience;
 pub use schema::Table;
 
 use chrono::Utc;
-use db::{Backend, Db, bind_all, database, row_values, upsert_sql, write_page};
+use db::{Backend, Db, bind_all, database, write_page};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -76,6 +81,33 @@ pub struct Mirror {
     db: Db,
     tables: Vec<Table>,
     patience: Patience,
+}
+
+/// What opening a database is waiting for or doing.
+#[derive(Clone, Copy, Debug)]
+pub enum Opening<'a> {
+    /// Another mirror holds the database (`holder` says which process).
+    Waiting { holder: &'a str },
+    /// A table of an older layout is being converted: `done` of `total` rows.
+    Converting {
+        table: &'a str,
+        done: u64,
+        total: u64,
+    },
+}
+
+impl std::fmt::Display for Opening<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Waiting { holder } => write!(f, "{holder}"),
+            Self::Converting { table, done, total } => {
+                write!(
+                    f,
+                    "converting {table} to typed columns: {done} of {total} rows"
+                )
+            }
+        }
+    }
 }
 
 /// What the mirror is doing, for a progress display.
@@ -130,10 +162,14 @@ fn is_credentials(error: &salesloft_api::ApiError) -> bool {
 
 impl Mirror {
     /// Opens (or creates) the database at `url` and brings its tables up to the spec this
-    /// program ships. `on_wait` hears who holds the lock when another mirror has it.
-    pub async fn open(url: &str, on_wait: &dyn Fn(&str)) -> Result<Self, MirrorError> {
+    /// program ships. `on_open` hears who holds the lock when another mirror has it, and the
+    /// progress of converting an older layout's tables.
+    pub async fn open(
+        url: &str,
+        on_open: &(dyn Fn(Opening<'_>) + Sync),
+    ) -> Result<Self, MirrorError> {
         let tables = schema::tables(salesloft_openapi::SPEC);
-        let db = Db::open(url, &tables, true, on_wait).await?;
+        let db = Db::open(url, &tables, true, on_open).await?;
         Ok(Self {
             db,
             tables,
@@ -162,6 +198,17 @@ impl Mirror {
             tables,
             patience: Patience::default(),
         })
+    }
+
+    /// Keeps every version the mirror sees from now on, in `<table>_history` ([`history`]);
+    /// stored in the database, so every later run keeps it too.
+    pub async fn keep_history(&mut self) -> Result<(), MirrorError> {
+        self.db.keep_history(&self.tables).await
+    }
+
+    /// Whether this database keeps history.
+    pub fn keeps_history(&self) -> bool {
+        self.db.history
     }
 
     /// How long a read waits out a service that keeps failing before the resource is
@@ -249,33 +296,72 @@ impl Mirror {
         Ok(row.try_get::<i64, _>(0).map_err(database)? as u64)
     }
 
-    /// Every row of `table` (deleted ones too), as JSON objects keyed by column.
+    /// Every row of `table` (deleted ones too), as JSON objects keyed by column: integers as
+    /// numbers, times as UTC text (`2024-01-02T03:04:05.000000Z`), JSON columns parsed.
     pub async fn dump(&self, table: &Table) -> Result<Vec<Map<String, Value>>, MirrorError> {
-        let mut names = vec!["id".to_string()];
-        names.extend(db::own_columns().map(|(n, _)| n.to_string()));
-        names.extend(table.columns.iter().map(|c| c.name.clone()));
-        let list: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+        self.dump_table(&db::table_columns(table), &table.table, "\"id\"")
+            .await
+    }
+
+    /// Every row of `table`'s history, by id and `valid_from` (empty when none is kept).
+    pub async fn dump_history(
+        &self,
+        table: &Table,
+    ) -> Result<Vec<Map<String, Value>>, MirrorError> {
+        if !self.db.history {
+            return Ok(Vec::new());
+        }
+        let name = history::table_name(table);
+        self.dump_table(&history::columns(table), &name, "\"id\", \"valid_from\"")
+            .await
+    }
+
+    /// Every row of each child table of `table`, by parent and position.
+    pub async fn dump_children(
+        &self,
+        table: &Table,
+    ) -> Result<Vec<(String, Vec<Map<String, Value>>)>, MirrorError> {
+        let mut all = Vec::new();
+        for child in &table.children {
+            let columns = db::child_columns(table, child);
+            let rows = self
+                .dump_table(&columns, &child.table, "\"parent_id\", \"position\"")
+                .await?;
+            all.push((child.table.clone(), rows));
+        }
+        Ok(all)
+    }
+
+    async fn dump_table(
+        &self,
+        columns: &[(String, schema::ColumnType)],
+        name: &str,
+        order: &str,
+    ) -> Result<Vec<Map<String, Value>>, MirrorError> {
         let sql = format!(
-            "SELECT {} FROM \"{}\" ORDER BY \"id\"",
-            list.join(", "),
-            table.table
+            "SELECT {} FROM \"{name}\" ORDER BY {order}",
+            db::select_list(columns, self.db.backend)
         );
         let rows = sqlx::query(&sql)
             .fetch_all(&self.db.pool)
             .await
             .map_err(database)?;
-        let kinds: Vec<schema::ColumnType> = std::iter::once(schema::ColumnType::Text)
-            .chain(db::own_columns().map(|(_, k)| k))
-            .chain(table.columns.iter().map(|c| c.kind))
-            .collect();
         Ok(rows
             .iter()
             .map(|row| {
-                names
+                columns
                     .iter()
-                    .zip(&kinds)
                     .enumerate()
-                    .map(|(i, (name, kind))| (name.clone(), read_value(row, i, *kind)))
+                    .map(|(i, (name, kind))| {
+                        let value = read_value(row, i, *kind);
+                        let value = match (kind, value) {
+                            (schema::ColumnType::Json, Value::String(text)) => {
+                                serde_json::from_str(&text).unwrap_or(Value::String(text))
+                            }
+                            (_, value) => value,
+                        };
+                        (name.clone(), value)
+                    })
                     .collect()
             })
             .collect())
@@ -291,7 +377,15 @@ impl Mirror {
         let records: Vec<&Map<String, Value>> = records.iter().collect();
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         self.db.fenced(&mut tx).await?;
-        write_page(&mut tx, self.db.backend, table, &records, None).await?;
+        write_page(
+            &mut tx,
+            self.db.backend,
+            table,
+            &records,
+            None,
+            self.db.history,
+        )
+        .await?;
         tx.commit().await.map_err(database)
     }
 
@@ -326,7 +420,15 @@ impl Mirror {
     pub async fn apply(&self, event_type: &str, record: &Value) -> Result<bool, MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         self.db.fenced(&mut tx).await?;
-        let applied = apply_in(&mut tx, self.db.backend, &self.tables, event_type, record).await?;
+        let applied = apply_in(
+            &mut tx,
+            self.db.backend,
+            &self.tables,
+            event_type,
+            record,
+            self.db.history,
+        )
+        .await?;
         tx.commit().await.map_err(database)?;
         Ok(applied)
     }
@@ -334,13 +436,14 @@ impl Mirror {
 
 /// Writes one webhook delivery inside `tx` (see [`Mirror::apply`]); the caller commits. A
 /// fleet's receiver writes each team's deliveries this way, its transaction scoped to the
-/// team's schema.
+/// team's schema. With `history`, the delivered version and a deletion are recorded too.
 pub(crate) async fn apply_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: db::Backend,
     tables: &[Table],
     event_type: &str,
     record: &Value,
+    history: bool,
 ) -> Result<bool, MirrorError> {
     let Some((table, action)) = tables.iter().find_map(|t| {
         let action = event_type.strip_prefix(&t.singular)?.strip_prefix('_')?;
@@ -353,23 +456,27 @@ pub(crate) async fn apply_in(
     };
     let now = now();
     let deleted = (action == "deleted").then_some(now.as_str());
-    let values = row_values(table, record, deleted, None);
-    bind_all(sqlx::query(&upsert_sql(backend, table)), values)
+    write_page(tx, backend, table, &[record], None, history).await?;
+    if let Some(at) = deleted {
+        // A deletion is a deletion even when the delivered record is not newer.
+        let id = db::id_bound(table, record.get("id").unwrap_or(&Value::Null));
+        let sqlite = backend == db::Backend::Sqlite;
+        let mark = format!(
+            "UPDATE \"{}\" SET \"_deleted_at\" = {} WHERE \"id\" = {} AND \"_deleted_at\" IS NULL",
+            table.table,
+            schema::ColumnType::Time.placeholder(sqlite, 1),
+            table.id_kind.placeholder(sqlite, 2)
+        );
+        let marked = bind_all(
+            sqlx::query(&mark),
+            vec![db::Bound::Text(Some(at.to_string())), id.clone()],
+        )
         .execute(&mut **tx)
         .await
         .map_err(database)?;
-    if let Some(at) = deleted {
-        // A deletion is a deletion even when the delivered record is not newer.
-        let mark = format!(
-            "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"id\" = $2 AND \"_deleted_at\" IS NULL",
-            table.table
-        );
-        sqlx::query(&mark)
-            .bind(at.to_string())
-            .bind(record.get("id").and_then(db::text_of))
-            .execute(&mut **tx)
-            .await
-            .map_err(database)?;
+        if history && marked.rows_affected() > 0 {
+            history::deleted(tx, backend, table, &[id], at).await?;
+        }
     }
     Ok(true)
 }
@@ -385,7 +492,7 @@ pub fn page_cost(page: i64) -> u64 {
     u64::from(salesloft_api::ratelimit::page_cost(page.max(0) as u64))
 }
 
-fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Value {
+pub(crate) fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Value {
     use schema::ColumnType as C;
     match kind {
         C::Integer => row
@@ -410,7 +517,7 @@ fn read_value(row: &sqlx::any::AnyRow, i: usize, kind: schema::ColumnType) -> Va
                     .map(|n| n != 0)
             })
             .map_or(Value::Null, Value::from),
-        C::Text | C::Json => row
+        C::Text | C::Json | C::Time | C::Date => row
             .try_get::<Option<String>, _>(i)
             .ok()
             .flatten()

@@ -3,8 +3,9 @@
 //! marked deleted). Every page commits with the cursor that says what to ask next.
 
 use crate::cursor::{Cursor, updated_at};
-use crate::db::{database, save_cursor, write_page};
-use crate::schema::Table;
+use crate::db::{Bound, database, id_bound, save_cursor, write_page};
+use crate::history;
+use crate::schema::{ColumnType, Table};
 use crate::{Mirror, MirrorError, PER_PAGE, Patience, Progress, Report, now, page_cost};
 use chrono::{DateTime, Utc};
 use salesloft_api::pagination::next_after_id;
@@ -37,7 +38,15 @@ impl Mirror {
     ) -> Result<(), MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         self.db.fenced(&mut tx).await?;
-        write_page(&mut tx, self.db.backend, table, records, run).await?;
+        write_page(
+            &mut tx,
+            self.db.backend,
+            table,
+            records,
+            run,
+            self.db.history,
+        )
+        .await?;
         save_cursor(&mut tx, key, cursor).await?;
         tx.commit().await.map_err(database)
     }
@@ -180,12 +189,35 @@ impl Mirror {
     ) -> Result<u64, MirrorError> {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         self.db.fenced(&mut tx).await?;
+        let sqlite = self.db.backend == crate::db::Backend::Sqlite;
+        let unseen = format!(
+            "\"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> {})",
+            ColumnType::Text.placeholder(sqlite, 2)
+        );
+        let at = now();
+        if self.db.history {
+            let sql = format!(
+                "SELECT \"id\" FROM \"{}\" WHERE {}",
+                table.table,
+                unseen.replace("$2", "$1")
+            );
+            let ids: Vec<Bound> = sqlx::query(&sql)
+                .bind(run.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(database)?
+                .iter()
+                .map(|row| id_bound(table, &crate::read_value(row, 0, table.id_kind)))
+                .collect();
+            history::deleted(&mut tx, self.db.backend, table, &ids, &at).await?;
+        }
         let gone = format!(
-            "UPDATE \"{}\" SET \"_deleted_at\" = $1 WHERE \"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> $2)",
-            table.table
+            "UPDATE \"{}\" SET \"_deleted_at\" = {} WHERE {unseen}",
+            table.table,
+            ColumnType::Time.placeholder(sqlite, 1),
         );
         let deleted = sqlx::query(&gone)
-            .bind(now())
+            .bind(at)
             .bind(run.to_string())
             .execute(&mut *tx)
             .await

@@ -1,36 +1,81 @@
 //! The mirror's tables, read from the normalized spec: one per list resource (every `list_*`
 //! operation but the two under a bulk job), a column per property of its record schema.
 //!
-//! Columns: scalars typed (text, integer, double, boolean; identifiers and times as text),
-//! an embedded reference `owner` as `owner_id`, nested objects and arrays as JSON text, and
-//! the mirror's own: `_extra` (JSON of the fields the spec does not know: nothing the service
-//! sends is lost), `_updated_utc` (the record's `updated_at` in UTC, comparable as text),
-//! `_deleted_at` (when a deletion was seen; the row stays as a tombstone).
+//! Columns are typed so they compare, sort and join as what they are: identifiers as integers
+//! where the service's ids are integers (the identifier rule of `salesloft_openapi::schema`;
+//! GUIDs, CRM and calendar ids stay text), date-times and dates as times, booleans, numbers,
+//! and nested objects and arrays as JSON. An embedded reference `owner` is kept as `owner_id`,
+//! typed like the id of the resource it points at. The mirror's own columns: `_extra` (JSON
+//! of the fields the spec does not know, and of any value that does not fit its column:
+//! nothing the service sends is lost), `_updated_utc` (the record's `updated_at`),
+//! `_deleted_at` (when a deletion was seen; the row stays as a tombstone), `_seen_run`.
+//!
+//! Each array of strings (tags) or of embedded objects (references, meeting attendees) also
+//! gets a child table ([`Child`]): one row per element with the parent's id and position.
 
-use salesloft_openapi::schema::{ListPaging, list_paging, required_query, resolve, snake_case};
+use salesloft_openapi::schema::{
+    IdForm, ListPaging, list_paging, reference_target, required_query, resolve, snake_case,
+    string_identifier,
+};
 use serde_json::Value;
 
-/// A column's SQL type, the same words on SQLite and Postgres.
+/// A column's type. [`ColumnType::sql`] names it for each backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnType {
     Text,
     Integer,
     Double,
     Boolean,
-    /// JSON written as text.
+    /// A nested object or array.
     Json,
+    /// A date-time: `TIMESTAMPTZ` on Postgres; on SQLite UTC text of one width
+    /// (`2024-01-02T03:04:05.000000Z`), so it sorts and compares as text.
+    Time,
+    /// A calendar date (`2024-01-02`).
+    Date,
 }
 
 impl ColumnType {
     /// The column's SQL type. Booleans are `INTEGER` (0 or 1) on SQLite: sqlx's `Any` driver
     /// cannot read SQLite's `BOOLEAN` declaration back.
     pub fn sql(self, sqlite: bool) -> &'static str {
-        match self {
-            Self::Text | Self::Json => "TEXT",
-            Self::Integer => "BIGINT",
-            Self::Double => "DOUBLE PRECISION",
-            Self::Boolean if sqlite => "INTEGER",
-            Self::Boolean => "BOOLEAN",
+        match (self, sqlite) {
+            (Self::Text, _) | (Self::Json | Self::Time | Self::Date, true) => "TEXT",
+            (Self::Integer, true) => "INTEGER",
+            (Self::Integer, false) => "BIGINT",
+            (Self::Double, _) => "DOUBLE PRECISION",
+            (Self::Boolean, true) => "INTEGER",
+            (Self::Boolean, false) => "BOOLEAN",
+            (Self::Json, false) => "JSONB",
+            (Self::Time, false) => "TIMESTAMPTZ",
+            (Self::Date, false) => "DATE",
+        }
+    }
+
+    /// A statement's placeholder for a value of this type: values are bound as text, integer,
+    /// double or boolean (what sqlx's `Any` driver carries); Postgres casts the text of times,
+    /// dates and JSON to the column's type.
+    pub fn placeholder(self, sqlite: bool, n: usize) -> String {
+        match (self, sqlite) {
+            (_, true) => "?".to_string(),
+            (Self::Json, false) => format!("${n}::jsonb"),
+            (Self::Time, false) => format!("${n}::timestamptz"),
+            (Self::Date, false) => format!("${n}::date"),
+            _ => format!("${n}"),
+        }
+    }
+
+    /// The column read back as sqlx's `Any` driver can decode it: on Postgres, times as the
+    /// same UTC text SQLite keeps, dates and JSON as text.
+    pub fn select(self, sqlite: bool, column: &str) -> String {
+        let quoted = format!("\"{column}\"");
+        match (self, sqlite) {
+            (_, true) => quoted,
+            (Self::Time, false) => {
+                format!("to_char({quoted} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+            }
+            (Self::Date | Self::Json, false) => format!("{quoted}::text"),
+            _ => quoted,
         }
     }
 }
@@ -45,6 +90,23 @@ pub struct Column {
     pub kind: ColumnType,
     /// Whether the field is an embedded reference whose `id` the column keeps.
     pub reference: bool,
+    /// Whether the field is an identifier (the spec's `Id`), typed by the identifier rule.
+    pub identifier: bool,
+}
+
+/// A child table of an array field: `sl_people_tags` for people's `tags`. Its rows are the
+/// array's elements: `parent_id`, `position` (from 0), then `value` for an array of strings
+/// or a column per property of an array of objects (`id` of a reference).
+#[derive(Clone, Debug)]
+pub struct Child {
+    /// `sl_people_tags`.
+    pub table: String,
+    /// `tags`.
+    pub field: String,
+    /// The element's columns (`value`, or the object's properties).
+    pub columns: Vec<Column>,
+    /// Whether the elements are scalars kept in `value` (not objects).
+    pub scalar: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -55,7 +117,11 @@ pub struct Table {
     pub path: String,
     /// `sl_notes`, `sl_activities_calls`.
     pub table: String,
+    /// The type of the record's `id`: integer, or text for string-id resources.
+    pub id_kind: ColumnType,
     pub columns: Vec<Column>,
+    /// A child table per array of strings or of objects.
+    pub children: Vec<Child>,
     /// Whether the list takes `updated_at[gt]` and friends (incremental by polling).
     pub incremental: bool,
     /// How a whole read walks the list: by page number, or by `id[gt]` (bulk jobs).
@@ -82,6 +148,25 @@ pub fn tables(spec: &str) -> Vec<Table> {
         .filter_map(|(path, item)| table(&doc, path, item))
         .collect();
     tables.sort_by(|a, b| a.resource.cmp(&b.resource));
+    // A reference is typed like the id of the resource it points at, once all are known;
+    // one that points at none the mirror keeps (a role's `"Admin"`) stays text.
+    let singulars: Vec<(String, String)> = tables
+        .iter()
+        .map(|t| (t.singular.clone(), t.resource.clone()))
+        .collect();
+    let id_kinds: Vec<(String, ColumnType)> = tables
+        .iter()
+        .map(|t| (t.resource.clone(), t.id_kind))
+        .collect();
+    for table in &mut tables {
+        for column in table.columns.iter_mut().filter(|c| c.reference) {
+            let target = reference_target(&column.field, &singulars);
+            column.kind = id_kinds
+                .iter()
+                .find(|(resource, _)| Some(resource) == target.as_ref())
+                .map_or(ColumnType::Text, |(_, kind)| *kind);
+        }
+    }
     tables
 }
 
@@ -107,13 +192,21 @@ fn table(doc: &Value, path: &str, item: &Value) -> Option<Table> {
     let item = &envelope["properties"]["data"]["items"];
     let schema_name = item["$ref"].as_str()?.rsplit('/').next()?.to_string();
     let record = resolve(doc, item);
-    let mut columns: Vec<Column> = record["properties"]
-        .as_object()?
+    let properties = record["properties"].as_object()?;
+    let id_kind = properties
+        .get("id")
+        .map_or(ColumnType::Integer, |id| column(doc, "id", id).kind);
+    let mut columns: Vec<Column> = properties
         .iter()
         .filter(|(name, _)| name.as_str() != "id")
         .map(|(name, property)| column(doc, name, property))
         .collect();
     columns.sort_by(|a, b| a.name.cmp(&b.name));
+    let table_name = format!("sl_{}", resource.replace('/', "_"));
+    let children = properties
+        .iter()
+        .filter_map(|(name, property)| child(doc, &table_name, name, property))
+        .collect();
     let incremental = op["parameters"]
         .as_array()
         .into_iter()
@@ -121,7 +214,9 @@ fn table(doc: &Value, path: &str, item: &Value) -> Option<Table> {
         .any(|p| p["name"] == "updated_at[gt]");
     Some(Table {
         path: path.to_string(),
-        table: format!("sl_{}", resource.replace('/', "_")),
+        table: table_name,
+        id_kind,
+        children,
         singular: snake_case(&schema_name),
         resource,
         columns,
@@ -137,14 +232,19 @@ fn column(doc: &Value, name: &str, property: &Value) -> Column {
         .and_then(|r| r.rsplit('/').next());
     let schema = resolve(doc, property);
     let (kind, reference) = match target {
-        Some("Id") => (ColumnType::Text, false),
+        Some("Id") => match string_identifier(name, property.get("example")) {
+            None | Some(IdForm::Integer) => (ColumnType::Integer, false),
+            Some(_) => (ColumnType::Text, false),
+        },
         Some("EmbeddedResource") => (ColumnType::Text, true),
         Some(_) => (ColumnType::Json, false),
-        None => match schema["type"].as_str() {
-            Some("string") => (ColumnType::Text, false),
-            Some("integer") => (ColumnType::Integer, false),
-            Some("number") => (ColumnType::Double, false),
-            Some("boolean") => (ColumnType::Boolean, false),
+        None => match (schema["type"].as_str(), schema["format"].as_str()) {
+            (Some("string"), Some("date-time")) => (ColumnType::Time, false),
+            (Some("string"), Some("date")) => (ColumnType::Date, false),
+            (Some("string"), _) => (ColumnType::Text, false),
+            (Some("integer"), _) => (ColumnType::Integer, false),
+            (Some("number"), _) => (ColumnType::Double, false),
+            (Some("boolean"), _) => (ColumnType::Boolean, false),
             _ => (ColumnType::Json, false),
         },
     };
@@ -157,7 +257,46 @@ fn column(doc: &Value, name: &str, property: &Value) -> Column {
         field: name.to_string(),
         kind,
         reference,
+        identifier: target == Some("Id"),
     }
+}
+
+/// The child table of `name` when it is an array of strings or of objects with properties;
+/// an array of anything else keeps only its JSON column.
+fn child(doc: &Value, parent: &str, name: &str, property: &Value) -> Option<Child> {
+    let schema = resolve(doc, property);
+    if schema["type"] != "array" {
+        return None;
+    }
+    let items = resolve(doc, &schema["items"]);
+    let table = format!("{parent}_{name}");
+    if items["type"] == "string" {
+        let value = Column {
+            name: "value".into(),
+            field: "value".into(),
+            kind: ColumnType::Text,
+            reference: false,
+            identifier: false,
+        };
+        return Some(Child {
+            table,
+            field: name.to_string(),
+            columns: vec![value],
+            scalar: true,
+        });
+    }
+    let mut columns: Vec<Column> = items["properties"]
+        .as_object()?
+        .iter()
+        .map(|(name, property)| column(doc, name, property))
+        .collect();
+    columns.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(Child {
+        table,
+        field: name.to_string(),
+        columns,
+        scalar: false,
+    })
 }
 
 #[cfg(test)]

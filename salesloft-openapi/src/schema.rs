@@ -76,6 +76,73 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
+/// The form of an identifier on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdForm {
+    Integer,
+    /// A GUID (`51226150-3108-4dea-883b-0c0d7388f456`).
+    Guid,
+    /// Another string: a CRM id, a calendar's, a digest.
+    Text,
+}
+
+/// Embedded references that name a user by role rather than by resource.
+pub const USER_REFERENCES: &[&str] = &[
+    "owner",
+    "creator",
+    "created_by",
+    "updated_by",
+    "last_contacted_by",
+    "assignee",
+];
+
+/// Identifiers the service sends as strings whatever their example says (SERVICE.md §1.17):
+/// GUIDs, CRM ids, calendar and event ids, digests. Every other identifier is an integer,
+/// unless its own example is a string that is not a number (a GUID id, say).
+pub fn string_identifier(name: &str, example: Option<&Value>) -> Option<IdForm> {
+    let guid_like = |text: &str| text.len() == 36 && text.matches('-').count() == 4;
+    if name == "guid" || name.ends_with("_guid") || name.ends_with("_guids") {
+        return Some(IdForm::Guid);
+    }
+    let textual = ["crm_id", "calendar_id", "event_id", "i_cal_uid"];
+    if textual
+        .iter()
+        .any(|t| name == *t || name.ends_with(&format!("_{t}")))
+        || ["digest", "fingerprint", "hash"]
+            .iter()
+            .any(|t| name.contains(t))
+    {
+        return Some(IdForm::Text);
+    }
+    match example {
+        Some(Value::String(text)) if guid_like(text) => Some(IdForm::Guid),
+        Some(Value::String(text)) if text.parse::<i64>().is_err() => Some(IdForm::Text),
+        _ => None,
+    }
+}
+
+/// The resource a reference named `name` points at: its singular (`person`), a role of a user
+/// (`owner`), or a name ending in a singular (`most_recent_cadence`, `last_completed_step`).
+pub fn reference_target(name: &str, singulars: &[(String, String)]) -> Option<String> {
+    let by_singular = |s: &str| {
+        singulars
+            .iter()
+            .find(|(singular, _)| singular == s)
+            .map(|(_, resource)| resource.clone())
+    };
+    if let Some(found) = by_singular(name) {
+        return Some(found);
+    }
+    if USER_REFERENCES.contains(&name) || name.ends_with("_user") {
+        return by_singular("user");
+    }
+    singulars
+        .iter()
+        .filter(|(singular, _)| name.ends_with(&format!("_{singular}")))
+        .max_by_key(|(singular, _)| singular.len())
+        .map(|(_, resource)| resource.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

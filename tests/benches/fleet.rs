@@ -551,7 +551,7 @@ async fn compare_all(
         }
         for team in 1..=teams() {
             let rows = sqlx::query(&format!(
-                "SELECT id, \"_updated_utc\" FROM team_{team}.\"{}\" WHERE \"_deleted_at\" IS NULL",
+                "SELECT id::text, to_char(\"_updated_utc\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM team_{team}.\"{}\" WHERE \"_deleted_at\" IS NULL",
                 table.table
             ))
             .fetch_all(&pool)

@@ -66,7 +66,7 @@ async fn fleet(url: &str, sandbox: &SandboxHandle, options: FleetOptions) -> Fle
 /// The ids of `resource` in team `team`'s schema, deleted rows left out.
 async fn ids_in_schema(pool: &sqlx::PgPool, team: i64, table: &str) -> BTreeSet<String> {
     sqlx::query(&format!(
-        "SELECT id FROM \"team_{team}\".\"{table}\" WHERE \"_deleted_at\" IS NULL"
+        "SELECT id::text FROM \"team_{team}\".\"{table}\" WHERE \"_deleted_at\" IS NULL"
     ))
     .fetch_all(pool)
     .await
@@ -298,7 +298,7 @@ async fn subscriptions(sandbox: &SandboxHandle, team: i64) -> Vec<serde_json::Va
 
 async fn title_in_schema(pool: &sqlx::PgPool, team: i64, id: &str) -> Option<String> {
     sqlx::query_scalar(&format!(
-        "SELECT title FROM \"team_{team}\".sl_people WHERE id = $1"
+        "SELECT title FROM \"team_{team}\".sl_people WHERE id::text = $1"
     ))
     .bind(id)
     .fetch_optional(pool)

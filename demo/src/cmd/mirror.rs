@@ -5,7 +5,7 @@ use crate::connection::Connection;
 use crate::error::DemoError;
 use crate::output::Reporter;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use salesloft_mirror::{Mirror, Progress, Report, Table, follow};
+use salesloft_mirror::{Mirror, Opening, Progress, Report, Table, follow};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +43,10 @@ pub struct MirrorArgs {
     /// The share of the team's 600-a-minute budget to use (0.8 leaves a fifth to others).
     #[arg(long, default_value_t = 1.0)]
     pub budget_share: f64,
+    /// Keep every version of every row in <table>_history (valid_from, valid_to, change);
+    /// once asked for, the database keeps history on every later run.
+    #[arg(long)]
+    pub history: bool,
     /// Print the plan (resources, records, requests, cost) and its least time; write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -76,10 +80,18 @@ pub async fn run(
     if args.dry_run {
         return plan(&connection.client, &tables, args.budget_share, json).await;
     }
-    let mut mirror = Mirror::open(&args.db, &|holder| {
-        eprintln!("Waiting for {holder}, which is mirroring into this database...");
+    let mut mirror = Mirror::open(&args.db, &|opening| match opening {
+        Opening::Waiting { holder } => {
+            eprintln!("Waiting for {holder}, which is mirroring into this database...");
+        }
+        Opening::Converting { table, done, total } => {
+            eprintln!("Converting {table} to typed columns: {done} of {total} rows");
+        }
     })
     .await?;
+    if args.history {
+        mirror.keep_history().await?;
+    }
     let patience = std::time::Duration::from_secs(args.patience);
     mirror.set_patience(salesloft_mirror::Patience(patience));
     let mut reports = mirror_once(

@@ -3,6 +3,7 @@
 
 use super::lock::{Lock, file_lock, pg_lock};
 use super::{Backend, Db, Fence, MIRROR_LOCK_KEY};
+use crate::Opening;
 use crate::error::MirrorError;
 use crate::schema::Table;
 use sqlx::Executor;
@@ -11,13 +12,15 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 impl Db {
     /// Opens `url` (`sqlite:PATH`, created when missing, or `postgres://...`), waits for (or,
     /// with `wait` false, refuses) another mirror's lock, and brings the tables up to `tables`.
-    /// `on_wait` hears who holds the lock before the wait starts.
+    /// `on_open` hears who holds the lock before the wait starts, and the progress of a
+    /// conversion to a newer layout.
     pub async fn open(
         url: &str,
         tables: &[Table],
         wait: bool,
-        on_wait: &dyn Fn(&str),
+        on_open: &(dyn Fn(Opening<'_>) + Sync),
     ) -> Result<Self, MirrorError> {
+        let on_wait = &|holder: &str| on_open(Opening::Waiting { holder });
         install_default_drivers();
         let unreachable = |e: sqlx::Error| MirrorError::Unreachable {
             url: redact(url),
@@ -60,13 +63,14 @@ impl Db {
             Some(file) => Lock::File(file),
             None => Lock::Postgres(pg_lock(&pool, MIRROR_LOCK_KEY, wait, on_wait).await?),
         };
-        let db = Self {
+        let mut db = Self {
             pool,
             backend,
             _lock: Some(std::sync::Mutex::new(lock)),
             fence: None,
+            history: false,
         };
-        db.migrate(tables).await?;
+        db.migrate(tables, on_open).await?;
         Ok(db)
     }
 
@@ -103,13 +107,14 @@ impl Db {
         pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
             .await
             .map_err(super::database)?;
-        let db = Self {
+        let mut db = Self {
             pool,
             backend: Backend::Postgres,
             _lock: None,
             fence: Some(fence),
+            history: false,
         };
-        db.migrate(tables).await?;
+        db.migrate(tables, &|_| {}).await?;
         Ok(db)
     }
 }

@@ -6,8 +6,9 @@
 //! - `connect`: URLs, the pool, and opening (lock, then layout);
 //! - `lock`: one writer at a time (a file beside SQLite, an advisory lock key on Postgres);
 //! - `fence`: or, for a fleet's run of one team, the team's lease checked in every write;
-//! - `layout`: the tables from the spec, made and extended, and the layout version;
-//! - `write`: rows as statements and bound values, a page and its cursor in one transaction.
+//! - `layout`: the tables from the spec, made, extended and converted, and the layout version;
+//! - `write`: rows as statements and bound values, a page and its cursor in one transaction,
+//!   with its child rows.
 
 mod connect;
 mod fence;
@@ -17,12 +18,13 @@ mod write;
 
 pub use connect::team_schema;
 pub use fence::{Fence, LEASES};
-pub use layout::{LAYOUT_VERSION, own_columns};
+pub use layout::{LAYOUT_VERSION, child_columns, own_columns, table_columns};
 pub use lock::MIRROR_LOCK_KEY;
 pub use write::{
-    Bound, bind_all, row_values, rows_per_statement, text_of, upsert_rows_sql, upsert_sql, utc,
+    Bound, bind_all, row_values, rows_per_statement, select_list, text_of, upsert_rows_sql,
+    upsert_sql, utc,
 };
-pub(crate) use write::{save_cursor, write_page};
+pub(crate) use write::{id_bound, max_parameters, quoted, save_cursor, values_sql, write_page};
 
 use crate::error::MirrorError;
 use sqlx::AnyPool;
@@ -41,6 +43,8 @@ pub struct Db {
     /// connection is not `Sync`). `None` for a fenced run.
     _lock: Option<std::sync::Mutex<lock::Lock>>,
     fence: Option<Fence>,
+    /// Whether every version is kept in the history tables (stored in the database).
+    pub history: bool,
 }
 
 impl Db {

@@ -1,6 +1,8 @@
 //! Writing rows: the upsert statements (newest `updated_at` wins, a deletion stays), the values
-//! bound to them, and a page written with its cursor in one transaction.
+//! bound to them, a page written with its cursor in one transaction, and what goes with a
+//! row: its child tables, its history, or (an id that fits no row) `_mirror_rejects`.
 
+use super::layout::{child_columns, table_columns};
 use super::{Backend, database, own_columns};
 use crate::PER_PAGE;
 use crate::cursor::Cursor;
@@ -18,6 +20,22 @@ pub enum Bound {
     Boolean(Option<bool>),
 }
 
+impl Bound {
+    /// The value as text (`5`, `abc`): how rows are matched to the records they came from.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            Self::Text(v) => v.clone(),
+            Self::Integer(v) => v.map(|n| n.to_string()),
+            Self::Double(v) => v.map(|n| n.to_string()),
+            Self::Boolean(v) => v.map(|b| b.to_string()),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        self.key().is_none()
+    }
+}
+
 /// The statement that writes one row of `table`: an upsert where the newer `updated_at`
 /// wins and a deletion, once seen, stays.
 pub fn upsert_sql(backend: Backend, table: &Table) -> String {
@@ -26,7 +44,7 @@ pub fn upsert_sql(backend: Backend, table: &Table) -> String {
 
 /// The values a statement of `backend` may bind (SQLite's `SQLITE_MAX_VARIABLE_NUMBER` in the
 /// bundled library; Postgres's protocol counts them in 16 bits).
-fn max_parameters(backend: Backend) -> usize {
+pub(crate) fn max_parameters(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 32_766,
         Backend::Postgres => 65_535,
@@ -40,30 +58,43 @@ pub fn rows_per_statement(backend: Backend, table: &Table, page: usize) -> usize
     (max_parameters(backend) / width).clamp(1, page.max(1))
 }
 
-/// [`upsert_sql`] for `rows` rows in one statement (their ids distinct: an upsert cannot
-/// touch one row twice). One statement a page is what makes ingest fast on both backends.
-/// SQLite gets anonymous `?` placeholders: it finds a named one (`$7`) by a walk of the
-/// statement's list of names, so a page of 6,000 `$N` values costs quadratic time.
-pub fn upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
-    let mut names = vec!["id".to_string()];
-    names.extend(own_columns().map(|(n, _)| n.to_string()));
-    names.extend(table.columns.iter().map(|c| c.name.clone()));
-    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
-    let width = names.len();
+/// `VALUES (..), (..)` for `rows` rows of `columns`: anonymous `?` on SQLite (it finds a
+/// named `$7` by a walk of the statement's list of names, so a page of 6,000 `$N` values
+/// costs quadratic time), numbered and cast to the column's type on Postgres.
+pub(crate) fn values_sql(
+    backend: Backend,
+    columns: &[(String, ColumnType)],
+    rows: usize,
+) -> String {
+    let sqlite = backend == Backend::Sqlite;
+    let width = columns.len();
     let values: Vec<String> = (0..rows.max(1))
         .map(|row| {
-            let params: Vec<String> = (1..=width)
-                .map(|i| match backend {
-                    Backend::Sqlite => "?".to_string(),
-                    Backend::Postgres => format!("${}", row * width + i),
-                })
+            let params: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, (_, kind))| kind.placeholder(sqlite, row * width + i + 1))
                 .collect();
             format!("({})", params.join(", "))
         })
         .collect();
-    let updates: Vec<String> = names[1..]
+    values.join(", ")
+}
+
+pub(crate) fn quoted(columns: &[(String, ColumnType)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    names.join(", ")
+}
+
+/// [`upsert_sql`] for `rows` rows in one statement (their ids distinct: an upsert cannot
+/// touch one row twice). One statement a page is what makes ingest fast on both backends.
+/// It returns the ids it wrote: a record older than its row is not written, and neither are
+/// its child rows.
+pub fn upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
+    let columns = table_columns(table);
+    let updates: Vec<String> = columns[1..]
         .iter()
-        .map(|n| match n.as_str() {
+        .map(|(n, _)| match n.as_str() {
             // A deletion, once seen, stays; a write outside a whole read keeps the read's mark.
             "_deleted_at" | "_seen_run" => format!(
                 "\"{n}\" = COALESCE(excluded.\"{n}\", \"{t}\".\"{n}\")",
@@ -75,17 +106,38 @@ pub fn upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
     format!(
         "INSERT INTO \"{t}\" ({cols}) VALUES {vals} ON CONFLICT (\"id\") DO UPDATE SET {sets} \
          WHERE \"{t}\".\"_updated_utc\" IS NULL OR excluded.\"_updated_utc\" IS NULL \
-         OR \"{t}\".\"_updated_utc\" <= excluded.\"_updated_utc\"",
+         OR \"{t}\".\"_updated_utc\" <= excluded.\"_updated_utc\" RETURNING \"id\"",
         t = table.table,
-        cols = quoted.join(", "),
-        vals = values.join(", "),
+        cols = quoted(&columns),
+        vals = values_sql(backend, &columns, rows),
         sets = updates.join(", ")
     )
 }
 
+/// A plain insert of `rows` rows of `table`'s columns into `name` (a conversion's copy).
+pub(super) fn insert_rows_sql(backend: Backend, table: &Table, name: &str, rows: usize) -> String {
+    let columns = table_columns(table);
+    format!(
+        "INSERT INTO \"{name}\" ({}) VALUES {}",
+        quoted(&columns),
+        values_sql(backend, &columns, rows)
+    )
+}
+
+/// The select list that reads `columns` back as sqlx's `Any` driver decodes them
+/// ([`ColumnType::select`]).
+pub fn select_list(columns: &[(String, ColumnType)], backend: Backend) -> String {
+    let sqlite = backend == Backend::Sqlite;
+    let list: Vec<String> = columns
+        .iter()
+        .map(|(name, kind)| kind.select(sqlite, name))
+        .collect();
+    list.join(", ")
+}
+
 /// The values of one record, in [`upsert_sql`]'s order. A value that does not fit its column
-/// (a string where an integer was declared) is kept in `_extra`, with the fields the spec
-/// does not know: nothing is lost.
+/// (a string where an integer was declared, a time that is not one) is kept in `_extra`, with
+/// the fields the spec does not know: nothing is lost.
 pub fn row_values(
     table: &Table,
     record: &Map<String, Value>,
@@ -98,7 +150,7 @@ pub fn row_values(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut values = vec![
-        Bound::Text(record.get("id").and_then(text_of)),
+        id_bound(table, record.get("id").unwrap_or(&Value::Null)),
         Bound::Text(None), // _extra, filled below
         Bound::Text(
             record
@@ -123,10 +175,13 @@ pub fn row_values(
     values
 }
 
+/// `value` bound for `column`, and whether it fits (a reference's `id` fits when its type does).
 fn bind(column: &Column, value: &Value) -> (Bound, bool) {
-    if column.reference {
-        return (Bound::Text(value.get("id").and_then(text_of)), true);
-    }
+    let value = if column.reference {
+        value.get("id").unwrap_or(&Value::Null)
+    } else {
+        value
+    };
     match (column.kind, value) {
         (ColumnType::Integer, Value::Null) => (Bound::Integer(None), true),
         (ColumnType::Double, Value::Null) => (Bound::Double(None), true),
@@ -148,9 +203,35 @@ fn bind(column: &Column, value: &Value) -> (Bound, bool) {
             });
             (Bound::Boolean(b), b.is_some())
         }
+        (ColumnType::Time, v) => {
+            let t = v.as_str().and_then(utc);
+            let fits = t.is_some();
+            (Bound::Text(t), fits)
+        }
+        (ColumnType::Date, v) => {
+            let d = v.as_str().and_then(|s| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+            });
+            let fits = d.is_some();
+            (Bound::Text(d), fits)
+        }
         (ColumnType::Json, v) => (Bound::Text(Some(v.to_string())), true),
         (ColumnType::Text, v) => (Bound::Text(text_of(v)), true),
     }
+}
+
+/// `id` bound as `table`'s id column takes it.
+pub(crate) fn id_bound(table: &Table, id: &Value) -> Bound {
+    let column = Column {
+        name: "id".into(),
+        field: "id".into(),
+        kind: table.id_kind,
+        reference: false,
+        identifier: true,
+    };
+    bind(&column, id).0
 }
 
 /// A scalar as text (`5`, `"abc"`); objects and arrays as JSON.
@@ -162,12 +243,13 @@ pub fn text_of(value: &Value) -> Option<String> {
     }
 }
 
-/// An RFC 3339 time in UTC with microseconds: comparable as text.
+/// An RFC 3339 time in UTC with microseconds, always the same width: comparable as text.
 pub fn utc(text: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| {
-        t.with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    })
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .filter(|t| (0..=9999).contains(&chrono::Datelike::year(t)))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 pub fn bind_all<'q>(
@@ -185,38 +267,214 @@ pub fn bind_all<'q>(
     query
 }
 
+/// A row read back (in [`table_columns`]' order, or a layout-1 table's) as the record it was
+/// written from, with its deletion time and run mark: `_extra`'s fields merged back, a
+/// reference's id as `{"id": ..}`, JSON text parsed.
+pub(super) fn record_of_row(
+    table: &Table,
+    columns: &[(String, ColumnType)],
+    row: &sqlx::any::AnyRow,
+) -> (Map<String, Value>, Option<String>, Option<String>) {
+    let mut record = Map::new();
+    let (mut deleted, mut seen) = (None, None);
+    for (i, (name, kind)) in columns.iter().enumerate() {
+        let value = crate::read_value(row, i, *kind);
+        match name.as_str() {
+            "_extra" => {
+                if let Some(Value::Object(extra)) = value.as_str().and_then(parse_json) {
+                    record.extend(extra);
+                }
+            }
+            "_deleted_at" => deleted = value.as_str().map(str::to_string),
+            "_seen_run" => seen = value.as_str().map(str::to_string),
+            "_updated_utc" => {}
+            "id" => {
+                record.insert("id".into(), value);
+            }
+            _ => {
+                let Some(column) = table.columns.iter().find(|c| c.name == *name) else {
+                    continue;
+                };
+                let value = match (&value, column.kind) {
+                    (Value::Null, _) => Value::Null,
+                    _ if column.reference => serde_json::json!({ "id": value }),
+                    (Value::String(text), ColumnType::Json) => {
+                        parse_json(text).unwrap_or(value.clone())
+                    }
+                    _ => value,
+                };
+                // A value kept in `_extra` (it did not fit) is the whole one.
+                record.entry(column.field.clone()).or_insert(value);
+            }
+        }
+    }
+    (record, deleted, seen)
+}
+
+fn parse_json(text: &str) -> Option<Value> {
+    serde_json::from_str(text).ok()
+}
+
+/// A record to write, with its deletion time and run mark.
+pub(super) type Incoming = (Map<String, Value>, Option<String>, Option<String>);
+
+/// The records whose id fits `table`'s id column, with their values; each of the others is
+/// kept whole in `_mirror_rejects` (a row needs an id of its column's type).
+pub(super) async fn rejects(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &Table,
+    records: Vec<Incoming>,
+) -> Result<Vec<(Vec<Bound>, Map<String, Value>)>, MirrorError> {
+    let mut kept = Vec::with_capacity(records.len());
+    for (record, deleted, seen) in records {
+        let values = row_values(table, &record, deleted.as_deref(), seen.as_deref());
+        if values[0].is_null() {
+            reject(tx, table, &record).await?;
+        } else {
+            kept.push((values, record));
+        }
+    }
+    Ok(kept)
+}
+
+async fn reject(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &Table,
+    record: &Map<String, Value>,
+) -> Result<(), MirrorError> {
+    let id = record.get("id").map(Value::to_string).unwrap_or_default();
+    tracing::warn!(
+        table = %table.table,
+        id = %salesloft_api::text::printable_bounded(&id, 100),
+        "a record whose id does not fit the table is kept in _mirror_rejects"
+    );
+    sqlx::query(
+        "INSERT INTO _mirror_rejects (\"table\", id, record, seen_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (\"table\", id) DO UPDATE SET record = excluded.record, seen_at = excluded.seen_at",
+    )
+    .bind(table.table.clone())
+    .bind(id)
+    .bind(Value::Object(record.clone()).to_string())
+    .bind(crate::now())
+    .execute(&mut **tx)
+    .await
+    .map_err(database)?;
+    Ok(())
+}
+
+/// Rewrites the child tables' rows of `parents` (their id, and the record written): the old
+/// elements removed, the record's arrays written, one row per element.
+pub(crate) async fn rewrite_children(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    table: &Table,
+    parents: &[(Bound, &Map<String, Value>)],
+) -> Result<(), MirrorError> {
+    if parents.is_empty() {
+        return Ok(());
+    }
+    let sqlite = backend == Backend::Sqlite;
+    for child in &table.children {
+        for chunk in parents.chunks(1_000) {
+            let marks: Vec<String> = (1..=chunk.len())
+                .map(|i| table.id_kind.placeholder(sqlite, i))
+                .collect();
+            let delete = format!(
+                "DELETE FROM \"{}\" WHERE \"parent_id\" IN ({})",
+                child.table,
+                marks.join(", ")
+            );
+            let ids = chunk.iter().map(|(id, _)| id.clone()).collect();
+            bind_all(sqlx::query(&delete), ids)
+                .execute(&mut **tx)
+                .await
+                .map_err(database)?;
+        }
+        let columns = child_columns(table, child);
+        let mut rows: Vec<Vec<Bound>> = Vec::new();
+        for (id, record) in parents {
+            let Some(Value::Array(items)) = record.get(&child.field) else {
+                continue;
+            };
+            for (position, item) in items.iter().enumerate() {
+                let mut row = vec![id.clone(), Bound::Integer(Some(position as i64))];
+                if child.scalar {
+                    row.push(Bound::Text(text_of(item)));
+                } else {
+                    row.extend(
+                        child
+                            .columns
+                            .iter()
+                            .map(|c| bind(c, item.get(&c.field).unwrap_or(&Value::Null)).0),
+                    );
+                }
+                rows.push(row);
+            }
+        }
+        let per = (max_parameters(backend) / columns.len()).max(1);
+        for chunk in rows.chunks(per) {
+            let sql = format!(
+                "INSERT INTO \"{}\" ({}) VALUES {}",
+                child.table,
+                quoted(&columns),
+                values_sql(backend, &columns, chunk.len())
+            );
+            bind_all(sqlx::query(&sql), chunk.concat())
+                .execute(&mut **tx)
+                .await
+                .map_err(database)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `records` (a record whose id comes twice is written once, as it came last), in
-/// statements of the size the backend writes fastest.
+/// statements of the size the backend writes fastest, with their child rows and, when
+/// `history` is kept, their versions.
 pub(crate) async fn write_page(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     table: &Table,
     records: &[&Map<String, Value>],
     run: Option<&str>,
+    history: bool,
 ) -> Result<(), MirrorError> {
     let mut last: std::collections::HashMap<Option<String>, usize> = Default::default();
     for (i, record) in records.iter().enumerate() {
         last.insert(record.get("id").and_then(text_of), i);
     }
-    let unique: Vec<&Map<String, Value>> = records
+    let unique: Vec<Incoming> = records
         .iter()
         .enumerate()
         .filter(|(i, r)| last.get(&r.get("id").and_then(text_of)) == Some(i))
-        .map(|(_, r)| *r)
+        .map(|(_, r)| ((*r).clone(), None, run.map(str::to_string)))
         .collect();
-    // Measured (cargo xtask bench mirror): one multi-row statement a page, on both backends
-    // (Postgres 6,130 -> 17,912 rows/s against a statement a row; SQLite 12,000 -> 25,255
-    // once its placeholders are anonymous, see upsert_rows_sql).
-    for chunk in unique.chunks(rows_per_statement(backend, table, PER_PAGE)) {
+    let kept = rejects(tx, table, unique).await?;
+    // Measured (cargo xtask bench mirror): one multi-row statement a page, on both backends,
+    // is several times faster than a statement a row.
+    let mut written = std::collections::HashSet::new();
+    for chunk in kept.chunks(rows_per_statement(backend, table, PER_PAGE)) {
         let sql = upsert_rows_sql(backend, table, chunk.len());
         let values = chunk
             .iter()
-            .flat_map(|record| row_values(table, record, None, run))
+            .flat_map(|(values, _)| values.clone())
             .collect();
-        bind_all(sqlx::query(&sql), values)
-            .execute(&mut **tx)
+        let rows = bind_all(sqlx::query(&sql), values)
+            .fetch_all(&mut **tx)
             .await
             .map_err(database)?;
+        for row in rows {
+            written.insert(text_of(&crate::read_value(&row, 0, table.id_kind)));
+        }
+    }
+    let parents: Vec<(Bound, &Map<String, Value>)> = kept
+        .iter()
+        .filter(|(values, _)| written.contains(&values[0].key()))
+        .map(|(values, record)| (values[0].clone(), record))
+        .collect();
+    rewrite_children(tx, backend, table, &parents).await?;
+    if history {
+        crate::history::record(tx, backend, table, &kept).await?;
     }
     Ok(())
 }
@@ -257,8 +515,11 @@ mod tests {
                     field: format!("c{i}"),
                     kind: ColumnType::Text,
                     reference: false,
+                    identifier: false,
                 })
                 .collect(),
+            id_kind: ColumnType::Integer,
+            children: Vec::new(),
             incremental: true,
             paging: salesloft_openapi::schema::ListPaging::Pages,
             singular: "wide".into(),
@@ -283,7 +544,7 @@ mod tests {
         );
         let postgres = upsert_rows_sql(Backend::Postgres, &table(1), 2);
         assert!(
-            postgres.contains("($7, $8, $9, $10, $11, $12) ON"),
+            postgres.contains("($7, $8::jsonb, $9::timestamptz, $10::timestamptz, $11, $12) ON"),
             "{postgres}"
         );
         assert!(!postgres.contains('?'));

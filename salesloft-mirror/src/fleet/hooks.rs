@@ -101,6 +101,8 @@ async fn write(
         &fleet.tables,
         event_type,
         record,
+        // A fleet keeps no history: its runs open teams without it.
+        false,
     )
     .await?;
     sqlx::query(&format!(

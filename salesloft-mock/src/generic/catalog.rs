@@ -5,7 +5,10 @@
 //! per resource, except the small named hooks at the end ([`USER_REFERENCES`],
 //! [`string_identifier`]).
 
-use salesloft_openapi::schema::{ListPaging, list_paging, required_query, resolve, snake_case};
+pub use salesloft_openapi::schema::{IdForm, USER_REFERENCES, string_identifier};
+use salesloft_openapi::schema::{
+    ListPaging, list_paging, reference_target, required_query, resolve, snake_case,
+};
 use serde_json::Value;
 
 /// How a field of a record is made and compared.
@@ -24,16 +27,6 @@ pub enum Kind {
     Boolean,
     /// An object or array: its example, or null.
     Json,
-}
-
-/// The form of an identifier on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdForm {
-    Integer,
-    /// A GUID (`51226150-3108-4dea-883b-0c0d7388f456`).
-    Guid,
-    /// Another string: a CRM id, a calendar's, a digest.
-    Text,
 }
 
 #[derive(Clone, Debug)]
@@ -106,41 +99,6 @@ impl Resource {
     }
 }
 
-/// Embedded references that name a user by role rather than by resource.
-pub const USER_REFERENCES: &[&str] = &[
-    "owner",
-    "creator",
-    "created_by",
-    "updated_by",
-    "last_contacted_by",
-    "assignee",
-];
-
-/// Identifiers the service sends as strings whatever their example says (SERVICE.md §1.17):
-/// GUIDs, CRM ids, calendar and event ids, digests. Every other identifier is an integer,
-/// unless its own example is a string that is not a number (a GUID id, say).
-pub fn string_identifier(name: &str, example: Option<&Value>) -> Option<IdForm> {
-    let guid_like = |text: &str| text.len() == 36 && text.matches('-').count() == 4;
-    if name == "guid" || name.ends_with("_guid") || name.ends_with("_guids") {
-        return Some(IdForm::Guid);
-    }
-    let textual = ["crm_id", "calendar_id", "event_id", "i_cal_uid"];
-    if textual
-        .iter()
-        .any(|t| name == *t || name.ends_with(&format!("_{t}")))
-        || ["digest", "fingerprint", "hash"]
-            .iter()
-            .any(|t| name.contains(t))
-    {
-        return Some(IdForm::Text);
-    }
-    match example {
-        Some(Value::String(text)) if guid_like(text) => Some(IdForm::Guid),
-        Some(Value::String(text)) if text.parse::<i64>().is_err() => Some(IdForm::Text),
-        _ => None,
-    }
-}
-
 /// The catalog of the spec this crate ships, read on first use.
 pub fn catalog() -> &'static Catalog {
     static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
@@ -197,28 +155,6 @@ impl Catalog {
             }
         })
     }
-}
-
-/// The resource a reference named `name` points at: its singular (`person`), a role of a user
-/// (`owner`), or a name ending in a singular (`most_recent_cadence`, `last_completed_step`).
-fn reference_target(name: &str, singulars: &[(String, String)]) -> Option<String> {
-    let by_singular = |s: &str| {
-        singulars
-            .iter()
-            .find(|(singular, _)| singular == s)
-            .map(|(_, resource)| resource.clone())
-    };
-    if let Some(found) = by_singular(name) {
-        return Some(found);
-    }
-    if USER_REFERENCES.contains(&name) || name.ends_with("_user") {
-        return by_singular("user");
-    }
-    singulars
-        .iter()
-        .filter(|(singular, _)| name.ends_with(&format!("_{singular}")))
-        .max_by_key(|(singular, _)| singular.len())
-        .map(|(_, resource)| resource.clone())
 }
 
 fn resource_of(

@@ -31,7 +31,7 @@ pub async fn compare(
             .into_iter()
             .filter(|row| row["_deleted_at"].is_null())
             .map(|row| {
-                let id = row["id"].as_str().unwrap_or_default().to_string();
+                let id = salesloft_mirror::db::text_of(&row["id"]).unwrap_or_default();
                 (id, row["_updated_utc"].as_str().map(str::to_string))
             })
             .collect();
