@@ -10,8 +10,11 @@
 //! resources of ceil(N/100)+1), `mirror_minutes` (simulated), `mirror_limit_minutes` (cost /
 //! 600), `mirror_429`, then `mirror_missing`, `mirror_extra`, `mirror_stale` (rows that differ
 //! from the sandbox's records), `mirror_incremental_requests` and its floor,
-//! `mirror_ingest_per_second` (rows written a second with the network taken out); and the
-//! peak resident memory of the `demo mirror` process with 5,000 and 50,000 people.
+//! `mirror_ingest_per_second` and `mirror_ingest_history_per_second` (rows written a second
+//! with the network taken out, into a fresh database without and with history, same run),
+//! `mirror_history_updates` (update rows after 2,000 changes of people, expected 2,000); and
+//! the peak resident memory of the `demo mirror` process with 5,000 and 50,000 people.
+//! The mirrored run keeps history (`--history`), so its figures are history's.
 
 mod common;
 
@@ -87,7 +90,9 @@ async fn run(backend: &str, url: &str) {
     sandbox.clock().advance_to_next_minute();
     sandbox.clear_requests();
 
-    let mirror = Arc::new(Mirror::open(url, &|_| {}).await.unwrap());
+    let mut mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    mirror.keep_history().await.unwrap();
+    let mirror = Arc::new(mirror);
     let tables = mirror.select(&[], &[]).unwrap();
     let started = sandbox.clock().now();
     let reports = mirror.run(&client, &tables, &mut |_| {}).await.unwrap();
@@ -171,22 +176,69 @@ async fn run(backend: &str, url: &str) {
         receiver.applied.load(std::sync::atomic::Ordering::Relaxed)
     );
 
-    // Ingest alone: 50,000 people written in pages of 100, no network.
     let people = tables.iter().find(|t| t.resource == "people").unwrap();
-    let mut records: Vec<Map<String, Value>> = sandbox
+    let records: Vec<Map<String, Value>> = sandbox
         .records("people")
         .into_iter()
         .filter_map(|r| r.as_object().cloned())
         .collect();
-    for (n, record) in records.iter_mut().enumerate() {
-        record.insert("id".into(), json!(10_000_000 + n));
+    let fresh = || async {
+        match backend {
+            "sqlite" => salesloft_testkit::sqlite(),
+            _ => salesloft_testkit::postgres(),
+        }
+    };
+    let plain = fresh().await;
+    let (rate, _) = ingest(&plain.url, people, &records, false).await;
+    println!("mirror_ingest_per_second={rate:.0}");
+    let kept = fresh().await;
+    let (rate, updates) = ingest(&kept.url, people, &records, true).await;
+    println!("mirror_ingest_history_per_second={rate:.0}");
+    println!("mirror_history_updates={updates}");
+}
+
+/// Ingest alone: `records` written in pages of 100 into a fresh database at `url`, no
+/// network; rows a second. With `history`, then 2,000 changes of them (a page of 100
+/// distinct people at a time), and the update rows the history holds after.
+async fn ingest(
+    url: &str,
+    people: &salesloft_mirror::Table,
+    records: &[Map<String, Value>],
+    history: bool,
+) -> (f64, usize) {
+    let mut mirror = Mirror::open(url, &|_| {}).await.unwrap();
+    if history {
+        mirror.keep_history().await.unwrap();
     }
     let started = Instant::now();
     for page in records.chunks(100) {
         mirror.write_rows(people, page).await.unwrap();
     }
     let rate = records.len() as f64 / started.elapsed().as_secs_f64();
-    println!("mirror_ingest_per_second={rate:.0}");
+    if !history {
+        return (rate, 0);
+    }
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let changes: Vec<Map<String, Value>> = (0..CHANGES)
+        .map(|n| {
+            let mut record = records[(n * 37) % records.len()].clone();
+            let at = later + chrono::Duration::milliseconds(n as i64);
+            record.insert("updated_at".into(), json!(at.to_rfc3339()));
+            record.insert("title".into(), json!(format!("change {n}")));
+            record
+        })
+        .collect();
+    for page in changes.chunks(100) {
+        mirror.write_rows(people, page).await.unwrap();
+    }
+    let updates = mirror
+        .dump_history(people)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|row| row["change"] == "update")
+        .count();
+    (rate, updates)
 }
 
 /// 2,000 changes (through `/__admin`, which moves `updated_at` and sends the `_updated` event)
