@@ -329,5 +329,34 @@ mod tests {
             .find(|c| c.field == "duration")
             .unwrap();
         assert_eq!(duration.kind, ColumnType::Integer);
+        let find = |resource: &str| tables.iter().find(|t| t.resource == resource).unwrap();
+        let kind = |resource: &str, column: &str| {
+            find(resource)
+                .columns
+                .iter()
+                .find(|c| c.name == column)
+                .unwrap()
+                .kind
+        };
+        assert_eq!(notes.id_kind, ColumnType::Integer);
+        assert_eq!(find("team_templates").id_kind, ColumnType::Text, "GUID ids");
+        assert_eq!(kind("notes", "user_id"), ColumnType::Integer);
+        assert_eq!(kind("notes", "updated_at"), ColumnType::Time);
+        assert_eq!(kind("tasks", "due_date"), ColumnType::Date);
+        assert_eq!(kind("meetings", "event_id"), ColumnType::Text);
+        assert_eq!(kind("email_templates", "team_template_id"), ColumnType::Text);
+        assert_eq!(kind("users", "role_id"), ColumnType::Text, "a role is no resource");
+        let children: Vec<&str> = find("people")
+            .children
+            .iter()
+            .map(|c| c.table.as_str())
+            .collect();
+        assert_eq!(
+            children,
+            ["sl_people_cadences", "sl_people_contact_restrictions", "sl_people_tags"]
+        );
+        let attendees = &find("meetings").children[0];
+        assert_eq!(attendees.table, "sl_meetings_attendees");
+        assert!(attendees.columns.iter().any(|c| c.name == "email"));
     }
 }
