@@ -191,3 +191,102 @@ async fn rows_of(db: &str, only: &[&str]) -> usize {
     }
     count
 }
+
+/// A database of the untyped layout with `rows` notes (ids and times as text).
+async fn untyped_notes(url: &str, rows: usize) {
+    let tables = salesloft_mirror::schema::tables(salesloft_openapi::SPEC);
+    let notes = tables.iter().find(|t| t.resource == "notes").unwrap();
+    let columns = salesloft_mirror::db::untyped_columns(notes);
+    let mut defs: Vec<String> = columns
+        .iter()
+        .map(|(name, kind)| format!("\"{name}\" {}", kind.sql(true)))
+        .collect();
+    defs[0].push_str(" PRIMARY KEY");
+    let pool = salesloft_testkit::any_pool(url).await;
+    let mut tx = pool.begin().await.unwrap();
+    for sql in [
+        "CREATE TABLE _mirror_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)".to_string(),
+        "INSERT INTO _mirror_meta VALUES ('layout_version', '1')".into(),
+        format!("CREATE TABLE sl_notes ({})", defs.join(", ")),
+    ] {
+        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+    }
+    for first in (0..rows).step_by(500) {
+        let values: Vec<String> = (first..(first + 500).min(rows))
+            .map(|n| {
+                format!(
+                    "('{}', 'note {n}', '2024-01-01T10:00:00-05:00', '2024-01-01T15:00:00.000000Z', '{}')",
+                    n + 1,
+                    n % 7 + 1
+                )
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO sl_notes (id, content, updated_at, _updated_utc, user_id) VALUES {}",
+            values.join(", ")
+        );
+        sqlx::query(&insert).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    pool.close().await;
+}
+
+/// Notes whose `id` is stored as an integer, and all notes.
+async fn integer_ids(url: &str) -> (i64, i64) {
+    use sqlx::Row;
+    let pool = salesloft_testkit::any_pool(url).await;
+    let row = sqlx::query(
+        "SELECT SUM(CASE WHEN typeof(id) = 'integer' THEN 1 ELSE 0 END), COUNT(*) FROM sl_notes",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let counts = (row.get::<i64, _>(0), row.get::<i64, _>(1));
+    pool.close().await;
+    counts
+}
+
+/// A conversion to typed columns SIGKILLed half way leaves the table as it was (the
+/// conversion is one transaction); the next run converts it whole, its progress printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversion_killed_half_way_leaves_the_table_as_it_was() {
+    use std::io::BufRead;
+    const NOTES: usize = 40_000;
+    let (sandbox, _client) = salesloft_testkit::unmetered().await;
+    let db = salesloft_testkit::sqlite();
+    untyped_notes(&db.url, NOTES).await;
+    let mut child = mirror_only(&sandbox, &db.url, "notes")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut told = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        told.push(line.clone());
+        if line.starts_with("Converting sl_notes") && !line.contains(": 0 of") {
+            child.kill().unwrap(); // SIGKILL, inside the conversion's transaction
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(
+        told.iter().any(|l| l.contains("of 40000 rows")),
+        "progress is printed: {told:?}"
+    );
+    assert_eq!(
+        integer_ids(&db.url).await,
+        (0, NOTES as i64),
+        "the table is as it was"
+    );
+
+    let again = mirror_only(&sandbox, &db.url, "notes").output().unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let (integers, all) = integer_ids(&db.url).await;
+    assert!(all >= NOTES as i64);
+    assert_eq!(integers, all, "every id converted");
+}

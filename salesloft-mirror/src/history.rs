@@ -172,7 +172,18 @@ pub(crate) async fn deleted(
     at: &str,
 ) -> Result<(), MirrorError> {
     let known = versions(tx, backend, table, ids).await?;
-    let width = columns(table).len();
+    // A deletion's row has no content: a null of each column's type (Postgres refuses a
+    // text null in an integer column).
+    let nulls: Vec<Bound> = columns(table)
+        .iter()
+        .skip(4)
+        .map(|(_, kind)| match kind {
+            ColumnType::Integer => Bound::Integer(None),
+            ColumnType::Double => Bound::Double(None),
+            ColumnType::Boolean => Bound::Boolean(None),
+            _ => Bound::Text(None),
+        })
+        .collect();
     let mut inserts = Vec::new();
     for id in ids {
         let list = known.get(&id.key().unwrap_or_default());
@@ -195,7 +206,7 @@ pub(crate) async fn deleted(
             Bound::Text(None),
             Bound::Text(Some("delete".into())),
         ];
-        row.resize(width, Bound::Text(None));
+        row.extend(nulls.iter().cloned());
         inserts.push(row);
     }
     insert(tx, backend, table, inserts).await

@@ -344,8 +344,15 @@ mod tests {
         assert_eq!(kind("notes", "updated_at"), ColumnType::Time);
         assert_eq!(kind("tasks", "due_date"), ColumnType::Date);
         assert_eq!(kind("meetings", "event_id"), ColumnType::Text);
-        assert_eq!(kind("email_templates", "team_template_id"), ColumnType::Text);
-        assert_eq!(kind("users", "role_id"), ColumnType::Text, "a role is no resource");
+        assert_eq!(
+            kind("email_templates", "team_template_id"),
+            ColumnType::Text
+        );
+        assert_eq!(
+            kind("users", "role_id"),
+            ColumnType::Text,
+            "a role is no resource"
+        );
         let children: Vec<&str> = find("people")
             .children
             .iter()
@@ -353,7 +360,11 @@ mod tests {
             .collect();
         assert_eq!(
             children,
-            ["sl_people_cadences", "sl_people_contact_restrictions", "sl_people_tags"]
+            [
+                "sl_people_cadences",
+                "sl_people_contact_restrictions",
+                "sl_people_tags"
+            ]
         );
         let attendees = &find("meetings").children[0];
         assert_eq!(attendees.table, "sl_meetings_attendees");

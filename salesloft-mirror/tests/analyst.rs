@@ -2,7 +2,6 @@
 //! columns, values that fit no column kept, child tables for arrays, the history of every
 //! change, and the conversion of a database written before columns were typed.
 
-use salesloft_mirror::schema::ColumnType;
 use salesloft_mirror::{Mirror, Opening, Table};
 use salesloft_testkit::on_both_backends;
 use serde_json::{Map, Value, json};
@@ -22,19 +21,6 @@ async fn run(mirror: &Mirror, client: &salesloft_api::Client, only: &[&str]) {
 
 fn table(mirror: &Mirror, resource: &str) -> Table {
     mirror.select(&names(&[resource]), &[]).unwrap().remove(0)
-}
-
-async fn pool(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    let url = match url.strip_prefix("sqlite:") {
-        Some(path) => format!("sqlite://{path}?mode=rwc"),
-        None => url.to_string(),
-    };
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap()
 }
 
 async fn count(pool: &sqlx::AnyPool, sql: &str) -> i64 {
@@ -57,7 +43,7 @@ async fn typed_columns(url: &str) {
     let mirror = Mirror::open(url, &|_| {}).await.unwrap();
     run(&mirror, &client, &["notes", "people"]).await;
     drop(mirror);
-    let db = pool(url).await;
+    let db = salesloft_testkit::any_pool(url).await;
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM sl_notes WHERE id = 5").await,
         1
@@ -137,7 +123,7 @@ async fn typed_columns(url: &str) {
     );
     assert_eq!(rows.len(), 121);
     drop(mirror);
-    let db = pool(url).await;
+    let db = salesloft_testkit::any_pool(url).await;
     let rejected: String =
         sqlx::query("SELECT record FROM _mirror_rejects WHERE \"table\" = 'sl_notes'")
             .fetch_one(&db)
@@ -286,6 +272,16 @@ async fn history_of_changes(url: &str) {
         .unwrap();
     assert_eq!(row["content"], "round 1", "the newer version stays current");
 
+    // A deletion delivered ends the last version (notes have integer columns: the deletion's
+    // row is nulls of each column's type).
+    let note = sandbox.record("notes", 80).unwrap();
+    mirror.apply("note_deleted", &note).await.unwrap();
+    let history = mirror.dump_history(&notes).await.unwrap();
+    let list = versions_of(&history, 80);
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["change"], "delete");
+    assert_eq!(list[0]["valid_to"], list[1]["valid_from"]);
+
     // A deletion found by a whole read ends the last version.
     assert_eq!(
         salesloft_testkit::delete(&sandbox, "custom_fields/3").await,
@@ -318,25 +314,12 @@ async fn converts_untyped(url: &str) {
     let sqlite = url.starts_with("sqlite");
     let tables = salesloft_mirror::schema::tables(salesloft_openapi::SPEC);
     let notes = tables.iter().find(|t| t.resource == "notes").unwrap();
-    let db = pool(url).await;
-    let old_type = |c: &salesloft_mirror::schema::Column| match c.kind {
-        _ if c.reference || c.identifier => "TEXT",
-        ColumnType::Time | ColumnType::Date | ColumnType::Json | ColumnType::Text => "TEXT",
-        kind => kind.sql(sqlite),
-    };
-    let mut columns = vec![
-        "\"id\" TEXT PRIMARY KEY".to_string(),
-        "\"_extra\" TEXT".into(),
-        "\"_updated_utc\" TEXT".into(),
-        "\"_deleted_at\" TEXT".into(),
-        "\"_seen_run\" TEXT".into(),
-    ];
-    columns.extend(
-        notes
-            .columns
-            .iter()
-            .map(|c| format!("\"{}\" {}", c.name, old_type(c))),
-    );
+    let db = salesloft_testkit::any_pool(url).await;
+    let mut columns: Vec<String> = salesloft_mirror::db::untyped_columns(notes)
+        .iter()
+        .map(|(name, kind)| format!("\"{name}\" {}", kind.sql(sqlite)))
+        .collect();
+    columns[0].push_str(" PRIMARY KEY");
     for sql in [
         "CREATE TABLE _mirror_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)".to_string(),
         "INSERT INTO _mirror_meta VALUES ('layout_version', '1')".into(),

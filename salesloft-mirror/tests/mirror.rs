@@ -168,7 +168,7 @@ async fn refusals(url: &str) {
     {
         let mirror = Mirror::open(url, &|_| {}).await.unwrap();
         drop(mirror);
-        let pool = raw_pool(url).await;
+        let pool = salesloft_testkit::any_pool(url).await;
         sqlx::query("UPDATE _mirror_meta SET value = '99' WHERE key = 'layout_version'")
             .execute(&pool)
             .await
@@ -180,7 +180,7 @@ async fn refusals(url: &str) {
         matches!(future, MirrorError::FromTheFuture { found: 99, .. }),
         "{future}"
     );
-    let pool = raw_pool(url).await;
+    let pool = salesloft_testkit::any_pool(url).await;
     let value: String = sqlx::Row::get(
         &sqlx::query("SELECT value FROM _mirror_meta WHERE key = 'layout_version'")
             .fetch_one(&pool)
@@ -197,7 +197,7 @@ on_both_backends!(bad_input_is_refused_and_changes_nothing, refusals);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_holder_named_is_the_holder_of_the_mirrors_key() {
     let db = salesloft_testkit::postgres();
-    let pool = raw_pool(&db.url).await;
+    let pool = salesloft_testkit::any_pool(&db.url).await;
     let mut other = pool.acquire().await.unwrap();
     sqlx::query("SELECT pg_advisory_lock(42)")
         .execute(&mut *other)
@@ -212,7 +212,7 @@ async fn the_lock_holder_named_is_the_holder_of_the_mirrors_key() {
         "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> $1",
     )
     .bind(other_pid)
-    .fetch_one(&raw_pool(&db.url).await)
+    .fetch_one(&salesloft_testkit::any_pool(&db.url).await)
     .await
     .unwrap();
     let refused = Mirror::open_now(&db.url).await.err().expect("locked");
@@ -233,7 +233,7 @@ async fn migrations_add_columns(url: &str) {
         .await
         .unwrap();
     drop(mirror);
-    let pool = raw_pool(url).await;
+    let pool = salesloft_testkit::any_pool(url).await;
     sqlx::query("ALTER TABLE sl_notes DROP COLUMN associated_type")
         .execute(&pool)
         .await
@@ -247,19 +247,6 @@ async fn migrations_add_columns(url: &str) {
     assert!(rows[0].contains_key("associated_type"));
 }
 on_both_backends!(a_newer_spec_adds_columns, migrations_add_columns);
-
-async fn raw_pool(url: &str) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    let url = match url.strip_prefix("sqlite:") {
-        Some(path) => format!("sqlite://{path}"),
-        None => url.to_string(),
-    };
-    sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap()
-}
 
 /// A deletion whose webhook was never seen is found by `reconcile`: a page-1 walk, its cost
 /// known before.

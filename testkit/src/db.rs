@@ -48,6 +48,21 @@ pub fn postgres() -> TestDb {
     }
 }
 
+/// A plain pool of one connection on a test database's URL (`sqlite:PATH`, created when
+/// missing, or `postgres://`), through sqlx's `Any` driver.
+pub async fn any_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match url.strip_prefix("sqlite:") {
+        Some(path) => format!("sqlite://{path}?mode=rwc"),
+        None => url.to_string(),
+    };
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap()
+}
+
 /// A PostgreSQL server of its own, run as the `postgres` user when the tests run as root
 /// (initdb refuses root).
 pub struct Postgres {

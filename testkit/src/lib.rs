@@ -13,7 +13,7 @@ pub mod connections;
 pub mod db;
 pub mod webhook_load;
 
-pub use db::{Postgres, TestDb, postgres, sqlite};
+pub use db::{Postgres, TestDb, any_pool, postgres, sqlite};
 
 use salesloft_api::{Client, ClientBuilder, RetryPolicy};
 use salesloft_mock::{Config, Sandbox, SandboxHandle};

@@ -136,15 +136,7 @@ enum Db {
 impl Db {
     async fn open(url: &str) -> Self {
         match url.strip_prefix("sqlite:") {
-            Some(path) => {
-                sqlx::any::install_default_drivers();
-                let pool = sqlx::any::AnyPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&format!("sqlite://{path}"))
-                    .await
-                    .unwrap();
-                Self::Sqlite(pool)
-            }
+            Some(_) => Self::Sqlite(salesloft_testkit::any_pool(url).await),
             None => Self::Postgres(sqlx::PgPool::connect(url).await.unwrap()),
         }
     }

@@ -212,7 +212,7 @@ impl Db {
                 .await
                 .map_err(database)?;
         }
-        let old = old_columns(table);
+        let old = untyped_columns(table);
         let names = select_list(&old, self.backend);
         let mut after: Option<String> = None;
         let mut done = 0u64;
@@ -333,9 +333,9 @@ pub fn own_columns() -> impl Iterator<Item = (&'static str, ColumnType)> {
     .into_iter()
 }
 
-/// The columns of `table` as layout 1 wrote them: identifiers, references, times, dates
-/// and JSON as text.
-fn old_columns(table: &Table) -> Vec<(String, ColumnType)> {
+/// The columns of `table` as layout 1 wrote them (identifiers, references, times, dates and
+/// JSON as text): what a conversion reads, and what tests make an old database with.
+pub fn untyped_columns(table: &Table) -> Vec<(String, ColumnType)> {
     let old = |c: &crate::schema::Column| match c.kind {
         ColumnType::Time | ColumnType::Date | ColumnType::Json => ColumnType::Text,
         _ if c.reference || c.identifier => ColumnType::Text,

@@ -18,7 +18,7 @@ mod write;
 
 pub use connect::team_schema;
 pub use fence::{Fence, LEASES};
-pub use layout::{LAYOUT_VERSION, child_columns, own_columns, table_columns};
+pub use layout::{LAYOUT_VERSION, child_columns, own_columns, table_columns, untyped_columns};
 pub use lock::MIRROR_LOCK_KEY;
 pub use write::{
     Bound, bind_all, row_values, rows_per_statement, select_list, text_of, upsert_rows_sql,
