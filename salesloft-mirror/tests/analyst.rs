@@ -106,8 +106,9 @@ async fn typed_columns(url: &str) {
     let odd =
         json!({"id": 9001, "content": "odd", "updated_at": "yesterday", "user": {"id": "Admin"}});
     let bad_id = json!({"id": "not-a-number", "content": "lost?"});
+    let nul = json!({"id": 9002, "content": "a\u{0}b", "surprise\u{0}": ["\u{0}"]});
     mirror
-        .write_rows(&notes, &[object(odd), object(bad_id)])
+        .write_rows(&notes, &[object(odd), object(bad_id), object(nul)])
         .await
         .unwrap();
     let rows = mirror.dump(&notes).await.unwrap();
@@ -121,7 +122,10 @@ async fn typed_columns(url: &str) {
         json!({"updated_at": "yesterday", "user": {"id": "Admin"}}),
         "what fits no column is kept whole"
     );
-    assert_eq!(rows.len(), 121);
+    let row = rows.iter().find(|r| r["id"] == 9002).unwrap();
+    assert_eq!(row["content"], "a\u{fffd}b", "no NUL reaches the database");
+    assert_eq!(row["_extra"], json!({"surprise\u{fffd}": ["\u{fffd}"]}));
+    assert_eq!(rows.len(), 122);
     drop(mirror);
     let db = salesloft_testkit::any_pool(url).await;
     let rejected: String =

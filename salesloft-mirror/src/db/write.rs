@@ -326,7 +326,8 @@ pub(super) async fn rejects(
     records: Vec<Incoming>,
 ) -> Result<Vec<(Vec<Bound>, Map<String, Value>)>, MirrorError> {
     let mut kept = Vec::with_capacity(records.len());
-    for (record, deleted, seen) in records {
+    for (mut record, deleted, seen) in records {
+        map_without_nul(&mut record);
         let values = row_values(table, &record, deleted.as_deref(), seen.as_deref());
         if values[0].is_null() {
             reject(tx, table, &record).await?;
@@ -335,6 +336,30 @@ pub(super) async fn rejects(
         }
     }
     Ok(kept)
+}
+
+/// Replaces each NUL character in `value`'s strings with U+FFFD: Postgres stores no NUL in
+/// `TEXT` or `JSONB` (a page holding one would fail on every run), and SQLite's text
+/// functions stop at one. The only character the mirror does not keep as it came.
+fn without_nul(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('\0') => *text = text.replace('\0', "\u{fffd}"),
+        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Object(map) => map_without_nul(map),
+        _ => {}
+    }
+}
+
+/// [`without_nul`] for a map's keys and values.
+fn map_without_nul(map: &mut Map<String, Value>) {
+    if map.keys().any(|k| k.contains('\0')) {
+        let entries = std::mem::take(map);
+        *map = entries
+            .into_iter()
+            .map(|(k, v)| (k.replace('\0', "\u{fffd}"), v))
+            .collect();
+    }
+    map.values_mut().for_each(without_nul);
 }
 
 async fn reject(
