@@ -13,7 +13,6 @@
 use crate::db::{Backend, Bound, bind_all, database, own_columns, select_list};
 use crate::error::MirrorError;
 use crate::schema::{ColumnType, Table};
-use serde_json::{Map, Value};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -102,7 +101,7 @@ pub(crate) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     table: &Table,
-    rows: &[(Vec<Bound>, Map<String, Value>)],
+    rows: &[crate::db::Kept<'_>],
 ) -> Result<(), MirrorError> {
     let ids: Vec<Bound> = rows.iter().map(|(values, _)| values[0].clone()).collect();
     let mut known = versions(tx, backend, table, &ids).await?;

@@ -230,7 +230,8 @@ impl Db {
             after = last.try_get::<Option<String>, _>(0).map_err(database)?;
             let mut records = Vec::with_capacity(rows.len());
             for row in &rows {
-                records.push(record_of_row(table, &old, row));
+                let (record, deleted, seen) = record_of_row(table, &old, row);
+                records.push((std::borrow::Cow::Owned(record), deleted, seen));
             }
             let kept = write::rejects(&mut tx, table, records).await?;
             let per = rows_per_statement(self.backend, table, CONVERT_BATCH as usize);
@@ -247,7 +248,7 @@ impl Db {
             }
             let written: Vec<_> = kept
                 .iter()
-                .map(|(values, record)| (values[0].clone(), record))
+                .map(|(values, record)| (values[0].clone(), record.as_ref()))
                 .collect();
             write::rewrite_children(&mut tx, self.backend, table, &written).await?;
             done += rows.len() as u64;
@@ -288,7 +289,9 @@ async fn set_meta_in(
 /// The primary key of a child table.
 const CHILD_KEY: &str = "\"parent_id\", \"position\"";
 
-/// `CREATE TABLE IF NOT EXISTS name (columns..., PRIMARY KEY (key))`.
+/// `CREATE TABLE IF NOT EXISTS name (columns..., PRIMARY KEY (key))`. A child table on SQLite
+/// is `WITHOUT ROWID`: its rows are small and found by their key, so one B-tree holds them
+/// (not a table and an index).
 fn create_sql(backend: Backend, name: &str, columns: &[(String, ColumnType)], key: &str) -> String {
     let sqlite = backend == Backend::Sqlite;
     let mut defs: Vec<String> = columns

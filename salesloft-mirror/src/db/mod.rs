@@ -24,7 +24,9 @@ pub use write::{
     Bound, bind_all, row_values, rows_per_statement, select_list, text_of, upsert_rows_sql,
     upsert_sql, utc,
 };
-pub(crate) use write::{id_bound, max_parameters, quoted, save_cursor, values_sql, write_page};
+pub(crate) use write::{
+    Kept, id_bound, max_parameters, quoted, save_cursor, values_sql, write_page,
+};
 
 use crate::error::MirrorError;
 use sqlx::AnyPool;

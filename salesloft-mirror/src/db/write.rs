@@ -10,6 +10,7 @@ use crate::error::MirrorError;
 use crate::schema::{Column, ColumnType, Table};
 use chrono::Utc;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// A value bound to a statement.
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +67,16 @@ pub(crate) fn values_sql(
     columns: &[(String, ColumnType)],
     rows: usize,
 ) -> String {
+    values_sql_from(backend, columns, rows, 0)
+}
+
+/// [`values_sql`] with Postgres's placeholders numbered from `offset + 1`.
+fn values_sql_from(
+    backend: Backend,
+    columns: &[(String, ColumnType)],
+    rows: usize,
+    offset: usize,
+) -> String {
     let sqlite = backend == Backend::Sqlite;
     let width = columns.len();
     let values: Vec<String> = (0..rows.max(1))
@@ -73,7 +84,7 @@ pub(crate) fn values_sql(
             let params: Vec<String> = columns
                 .iter()
                 .enumerate()
-                .map(|(i, (_, kind))| kind.placeholder(sqlite, row * width + i + 1))
+                .map(|(i, (_, kind))| kind.placeholder(sqlite, offset + row * width + i + 1))
                 .collect();
             format!("({})", params.join(", "))
         })
@@ -315,19 +326,24 @@ fn parse_json(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
-/// A record to write, with its deletion time and run mark.
-pub(super) type Incoming = (Map<String, Value>, Option<String>, Option<String>);
+/// A record to write (as it came, or owned), with its deletion time and run mark.
+pub(super) type Incoming<'a> = (Cow<'a, Map<String, Value>>, Option<String>, Option<String>);
+
+/// A record that fits, its values and the record (mended of NULs).
+pub(crate) type Kept<'a> = (Vec<Bound>, Cow<'a, Map<String, Value>>);
 
 /// The records whose id fits `table`'s id column, with their values; each of the others is
 /// kept whole in `_mirror_rejects` (a row needs an id of its column's type).
-pub(super) async fn rejects(
+pub(super) async fn rejects<'a>(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     table: &Table,
-    records: Vec<Incoming>,
-) -> Result<Vec<(Vec<Bound>, Map<String, Value>)>, MirrorError> {
+    records: Vec<Incoming<'a>>,
+) -> Result<Vec<Kept<'a>>, MirrorError> {
     let mut kept = Vec::with_capacity(records.len());
     for (mut record, deleted, seen) in records {
-        map_without_nul(&mut record);
+        if record.values().any(has_nul) || record.keys().any(|k| k.contains('\0')) {
+            map_without_nul(record.to_mut());
+        }
         let values = row_values(table, &record, deleted.as_deref(), seen.as_deref());
         if values[0].is_null() {
             reject(tx, table, &record).await?;
@@ -336,6 +352,15 @@ pub(super) async fn rejects(
         }
     }
     Ok(kept)
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// Replaces each NUL character in `value`'s strings with U+FFFD: Postgres stores no NUL in
@@ -388,33 +413,49 @@ async fn reject(
 }
 
 /// Rewrites the child tables' rows of `parents` (their id, and the record written): the old
-/// elements removed, the record's arrays written, one row per element.
+/// elements removed, the record's arrays written, one row per element. On Postgres every
+/// child table is cleared by one statement and filled by one (a round trip each), on SQLite
+/// (no round trips) a statement a table.
 pub(crate) async fn rewrite_children(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     table: &Table,
     parents: &[(Bound, &Map<String, Value>)],
 ) -> Result<(), MirrorError> {
-    if parents.is_empty() {
+    if parents.is_empty() || table.children.is_empty() {
         return Ok(());
     }
     let sqlite = backend == Backend::Sqlite;
-    for child in &table.children {
-        for chunk in parents.chunks(1_000) {
-            let marks: Vec<String> = (1..=chunk.len())
-                .map(|i| table.id_kind.placeholder(sqlite, i))
-                .collect();
-            let delete = format!(
-                "DELETE FROM \"{}\" WHERE \"parent_id\" IN ({})",
-                child.table,
-                marks.join(", ")
-            );
-            let ids = chunk.iter().map(|(id, _)| id.clone()).collect();
-            bind_all(sqlx::query(&delete), ids)
+    for chunk in parents.chunks(1_000) {
+        let marks: Vec<String> = (1..=chunk.len())
+            .map(|i| table.id_kind.placeholder(sqlite, i))
+            .collect();
+        let deletes: Vec<String> = table
+            .children
+            .iter()
+            .map(|child| {
+                format!(
+                    "DELETE FROM \"{}\" WHERE \"parent_id\" IN ({})",
+                    child.table,
+                    marks.join(", ")
+                )
+            })
+            .collect();
+        let ids: Vec<Bound> = chunk.iter().map(|(id, _)| id.clone()).collect();
+        let statements = match backend {
+            Backend::Sqlite => deletes,
+            Backend::Postgres => vec![together(&deletes)],
+        };
+        for sql in statements {
+            bind_all(sqlx::query(&sql), ids.clone())
                 .execute(&mut **tx)
                 .await
                 .map_err(database)?;
         }
+    }
+    // Each child table's rows, then as few statements as the backend wants.
+    let mut inserts: Vec<(String, Vec<Bound>)> = Vec::new();
+    for child in &table.children {
         let columns = child_columns(table, child);
         let mut rows: Vec<Vec<Bound>> = Vec::new();
         for (id, record) in parents {
@@ -438,19 +479,88 @@ pub(crate) async fn rewrite_children(
         }
         let per = (max_parameters(backend) / columns.len()).max(1);
         for chunk in rows.chunks(per) {
-            let sql = format!(
-                "INSERT INTO \"{}\" ({}) VALUES {}",
-                child.table,
-                quoted(&columns),
-                values_sql(backend, &columns, chunk.len())
-            );
-            bind_all(sqlx::query(&sql), chunk.concat())
-                .execute(&mut **tx)
-                .await
-                .map_err(database)?;
+            inserts.push((child.table.clone(), chunk.concat()));
+        }
+    }
+    match backend {
+        Backend::Sqlite => {
+            for (name, values) in inserts {
+                let columns = columns_of_child(table, &name);
+                let rows = values.len() / columns.len();
+                let sql = format!(
+                    "INSERT INTO \"{name}\" ({}) VALUES {}",
+                    quoted(&columns),
+                    values_sql(backend, &columns, rows)
+                );
+                bind_all(sqlx::query(&sql), values)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(database)?;
+            }
+        }
+        Backend::Postgres => {
+            // Batches of statements under the protocol's limit of bound values.
+            let mut batch: Vec<(String, Vec<Bound>)> = Vec::new();
+            let mut bound = 0;
+            let mut pending = inserts.into_iter().peekable();
+            while let Some((name, values)) = pending.next() {
+                bound += values.len();
+                batch.push((name, values));
+                let full = pending
+                    .peek()
+                    .is_none_or(|(_, next)| bound + next.len() > max_parameters(backend));
+                if full {
+                    let mut offset = 0;
+                    let mut statements = Vec::new();
+                    let mut all = Vec::with_capacity(bound);
+                    for (name, values) in std::mem::take(&mut batch) {
+                        let columns = columns_of_child(table, &name);
+                        let rows = values.len() / columns.len();
+                        let placeholders = values_sql_from(backend, &columns, rows, offset);
+                        offset += values.len();
+                        statements.push(format!(
+                            "INSERT INTO \"{name}\" ({}) VALUES {placeholders}",
+                            quoted(&columns)
+                        ));
+                        all.extend(values);
+                    }
+                    bind_all(sqlx::query(&together(&statements)), all)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(database)?;
+                    bound = 0;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Postgres statements as one: all but the last as data-modifying `WITH` parts (they see the
+/// same snapshot; none of them may touch a row another one does).
+fn together(statements: &[String]) -> String {
+    let Some((last, first)) = statements.split_last() else {
+        return String::new();
+    };
+    if first.is_empty() {
+        return last.clone();
+    }
+    let parts: Vec<String> = first
+        .iter()
+        .enumerate()
+        .map(|(i, sql)| format!("part{i} AS ({sql})"))
+        .collect();
+    format!("WITH {} {last}", parts.join(", "))
+}
+
+/// The columns of `table`'s child table named `name`.
+fn columns_of_child(table: &Table, name: &str) -> Vec<(String, ColumnType)> {
+    table
+        .children
+        .iter()
+        .find(|c| c.table == name)
+        .map(|child| child_columns(table, child))
+        .unwrap_or_default()
 }
 
 /// Writes `records` (a record whose id comes twice is written once, as it came last), in
@@ -472,19 +582,28 @@ pub(crate) async fn write_page(
         .iter()
         .enumerate()
         .filter(|(i, r)| last.get(&r.get("id").and_then(text_of)) == Some(i))
-        .map(|(_, r)| ((*r).clone(), None, run.map(str::to_string)))
+        .map(|(_, r)| (Cow::Borrowed(*r), None, run.map(str::to_string)))
         .collect();
     let kept = rejects(tx, table, unique).await?;
+    if history {
+        crate::history::record(tx, backend, table, &kept).await?;
+    }
+    let (values, records): (Vec<Vec<Bound>>, Vec<Cow<Map<String, Value>>>) =
+        kept.into_iter().unzip();
+    let ids: Vec<Bound> = values.iter().map(|v| v[0].clone()).collect();
     // Measured (cargo xtask bench mirror): one multi-row statement a page, on both backends,
-    // is several times faster than a statement a row.
+    // is several times faster than a statement a row. The values are moved into it, not
+    // copied: a page's allocations are most of ingest's cost.
     let mut written = std::collections::HashSet::new();
-    for chunk in kept.chunks(rows_per_statement(backend, table, PER_PAGE)) {
+    let per = rows_per_statement(backend, table, PER_PAGE);
+    let mut rest = values.into_iter();
+    loop {
+        let chunk: Vec<Vec<Bound>> = rest.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
         let sql = upsert_rows_sql(backend, table, chunk.len());
-        let values = chunk
-            .iter()
-            .flat_map(|(values, _)| values.clone())
-            .collect();
-        let rows = bind_all(sqlx::query(&sql), values)
+        let rows = bind_all(sqlx::query(&sql), chunk.into_iter().flatten().collect())
             .fetch_all(&mut **tx)
             .await
             .map_err(database)?;
@@ -492,16 +611,13 @@ pub(crate) async fn write_page(
             written.insert(text_of(&crate::read_value(&row, 0, table.id_kind)));
         }
     }
-    let parents: Vec<(Bound, &Map<String, Value>)> = kept
-        .iter()
-        .filter(|(values, _)| written.contains(&values[0].key()))
-        .map(|(values, record)| (values[0].clone(), record))
+    let parents: Vec<(Bound, &Map<String, Value>)> = ids
+        .into_iter()
+        .zip(records.iter())
+        .filter(|(id, _)| written.contains(&id.key()))
+        .map(|(id, record)| (id, record.as_ref()))
         .collect();
-    rewrite_children(tx, backend, table, &parents).await?;
-    if history {
-        crate::history::record(tx, backend, table, &kept).await?;
-    }
-    Ok(())
+    rewrite_children(tx, backend, table, &parents).await
 }
 
 pub(crate) async fn save_cursor(
