@@ -588,8 +588,7 @@ pub(crate) async fn write_page(
     if history {
         crate::history::record(tx, backend, table, &kept).await?;
     }
-    let (values, records): (Vec<Vec<Bound>>, Vec<Cow<Map<String, Value>>>) =
-        kept.into_iter().unzip();
+    let (values, records): (Vec<Vec<Bound>>, Vec<_>) = kept.into_iter().unzip();
     let ids: Vec<Bound> = values.iter().map(|v| v[0].clone()).collect();
     // Measured (cargo xtask bench mirror): one multi-row statement a page, on both backends,
     // is several times faster than a statement a row. The values are moved into it, not
