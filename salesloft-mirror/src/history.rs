@@ -57,7 +57,6 @@ async fn versions(
     table: &Table,
     ids: &[Bound],
 ) -> Result<HashMap<String, Vec<Version>>, MirrorError> {
-    let sqlite = backend == Backend::Sqlite;
     let mut found: HashMap<String, Vec<Version>> = HashMap::new();
     let listed = [
         ("id".to_string(), table.id_kind),
@@ -66,16 +65,13 @@ async fn versions(
         ("_digest".to_string(), ColumnType::Text),
     ];
     for chunk in ids.chunks(1_000) {
-        let marks: Vec<String> = (1..=chunk.len())
-            .map(|i| table.id_kind.placeholder(sqlite, i))
-            .collect();
+        let (set, values) = crate::db::id_set(backend, table.id_kind, chunk);
         let sql = format!(
-            "SELECT {} FROM \"{}\" WHERE \"id\" IN ({}) ORDER BY \"valid_from\"",
+            "SELECT {} FROM \"{}\" WHERE \"id\" {set} ORDER BY \"valid_from\"",
             select_list(&listed, backend),
             table_name(table),
-            marks.join(", ")
         );
-        let rows = bind_all(sqlx::query(&sql), chunk.to_vec())
+        let rows = bind_all(crate::db::lookup(backend, &sql), values)
             .fetch_all(&mut **tx)
             .await
             .map_err(database)?;
@@ -95,24 +91,67 @@ async fn versions(
     Ok(found)
 }
 
-/// Records the versions of rows just written (`values` as [`crate::db::row_values`] made
-/// them): each one the history has not seen, placed by its `updated_at`.
+/// What the history needs of a record written with a page, taken from its values before
+/// they go into the page's statement.
+pub(crate) struct Stamp {
+    id: Bound,
+    /// The record's `updated_at`, in UTC (none: a resource without one).
+    stamped: Option<String>,
+    digest: String,
+}
+
+/// The [`Stamp`] of a record's values (as [`crate::db::row_values`] made them).
+pub(crate) fn stamp(values: &[Bound]) -> Stamp {
+    Stamp {
+        id: values[0].clone(),
+        stamped: values[2].key(),
+        digest: digest(values),
+    }
+}
+
+/// A version to record.
+struct Planned {
+    /// The record's place in the page.
+    index: usize,
+    id: Bound,
+    valid_from: String,
+    valid_to: Option<String>,
+    change: &'static str,
+    digest: String,
+}
+
+/// Records the versions of a page just written (`stamps` and `records` in the page's order;
+/// `written`: the ids the page's statement wrote, and whether each row is new) that the
+/// history has not seen, each placed by its `updated_at`, ending or relabelling the versions
+/// around it. A row new to the table has no history to look up. A version now current in its
+/// row is copied from the row by the database (four values bound, not the whole row); any
+/// other (a late one, placed between two) is written from its record.
 pub(crate) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     table: &Table,
-    rows: &[crate::db::Kept<'_>],
+    stamps: Vec<Stamp>,
+    written: &HashMap<Option<String>, bool>,
+    records: &[std::borrow::Cow<'_, serde_json::Map<String, serde_json::Value>>],
+    run: Option<&str>,
 ) -> Result<(), MirrorError> {
-    let ids: Vec<Bound> = rows.iter().map(|(values, _)| values[0].clone()).collect();
-    let mut known = versions(tx, backend, table, &ids).await?;
+    let new_row = |stamp: &Stamp| written.get(&stamp.id.key()) == Some(&true);
+    let seen: Vec<Bound> = stamps
+        .iter()
+        .filter(|s| !new_row(s))
+        .map(|s| s.id.clone())
+        .collect();
+    let mut known = versions(tx, backend, table, &seen).await?;
     let now = crate::now();
-    let mut inserts: Vec<Vec<Bound>> = Vec::new();
-    for (values, _) in rows {
-        let key = values[0].key().unwrap_or_default();
-        let stamped = values[2].key();
+    let mut planned = Vec::new();
+    for (index, stamp) in stamps.into_iter().enumerate() {
+        let Stamp {
+            id,
+            stamped,
+            digest,
+        } = stamp;
         let at = stamped.clone().unwrap_or_else(|| now.clone());
-        let digest = digest(values);
-        let list = known.entry(key).or_default();
+        let list = known.entry(id.key().unwrap_or_default()).or_default();
         if list.iter().any(|v| v.valid_from == at) {
             continue; // this version is in the history already
         }
@@ -126,39 +165,109 @@ pub(crate) async fn record(
         let after = list.iter().position(|v| v.valid_from > at);
         let first = before.is_none_or(|i| list[i].change == "delete");
         if let Some(i) = before {
-            close(tx, backend, table, &values[0], &list[i].valid_from, &at).await?;
+            close(tx, backend, table, &id, &list[i].valid_from, &at).await?;
         }
         if let Some(i) = after.filter(|_| first && before.is_none()) {
             // A version older than the first one seen: that one is now an update.
             if list[i].change == "insert" {
-                set_change(tx, backend, table, &values[0], &list[i].valid_from).await?;
+                set_change(tx, backend, table, &id, &list[i].valid_from).await?;
                 list[i].change = "update".into();
             }
         }
-        let valid_to = after.map(|i| list[i].valid_from.clone());
         let change = if first { "insert" } else { "update" };
+        let valid_to = after.map(|i| list[i].valid_from.clone());
+        list.insert(
+            after.unwrap_or(list.len()),
+            Version {
+                valid_from: at.clone(),
+                change: change.to_string(),
+                digest: Some(digest.clone()),
+            },
+        );
+        planned.push(Planned {
+            index,
+            id,
+            valid_from: at,
+            valid_to,
+            change,
+            digest,
+        });
+    }
+    let (current, placed): (Vec<Planned>, Vec<Planned>) = planned
+        .into_iter()
+        .partition(|p| p.valid_to.is_none() && written.contains_key(&p.id.key()));
+    let mut inserts: Vec<Vec<Bound>> = Vec::new();
+    for p in placed {
+        let values = crate::db::row_values(table, &records[p.index], None, run);
         let mut row = vec![
-            values[0].clone(),
-            Bound::Text(Some(at.clone())),
-            Bound::Text(valid_to),
-            Bound::Text(Some(change.to_string())),
-            Bound::Text(Some(digest.clone())),
+            p.id,
+            Bound::Text(Some(p.valid_from)),
+            Bound::Text(p.valid_to),
+            Bound::Text(Some(p.change.to_string())),
+            Bound::Text(Some(p.digest)),
             values[1].clone(),
             values[2].clone(),
         ];
-        row.extend(values[5..].iter().cloned());
+        row.extend(values.into_iter().skip(5));
         inserts.push(row);
-        let at_index = after.unwrap_or(list.len());
-        list.insert(
-            at_index,
-            Version {
-                valid_from: at,
-                change: change.to_string(),
-                digest: Some(digest),
-            },
-        );
     }
-    insert(tx, backend, table, inserts).await
+    insert(tx, backend, table, inserts).await?;
+    copy_current(tx, backend, table, current).await
+}
+
+/// Inserts versions that are their rows' current content, copied from the rows.
+async fn copy_current(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    table: &Table,
+    versions: Vec<Planned>,
+) -> Result<(), MirrorError> {
+    let sqlite = backend == Backend::Sqlite;
+    let columns = columns(table);
+    let names = crate::db::quoted(&columns);
+    // The row's columns after the history's own five.
+    let copied: Vec<String> = columns[5..]
+        .iter()
+        .map(|(name, _)| format!("m.\"{name}\""))
+        .collect();
+    let no_end = if sqlite { "NULL" } else { "NULL::timestamptz" };
+    for chunk in versions.chunks(1_000) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let n = row * 4;
+                format!(
+                    "({}, {}, {}, {})",
+                    table.id_kind.placeholder(sqlite, n + 1),
+                    ColumnType::Time.placeholder(sqlite, n + 2),
+                    ColumnType::Text.placeholder(sqlite, n + 3),
+                    ColumnType::Text.placeholder(sqlite, n + 4)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO \"{history}\" ({names}) \
+             SELECT m.\"id\", v.column2, {no_end}, v.column3, v.column4, {copied} \
+             FROM \"{table}\" m JOIN (VALUES {rows}) AS v ON m.\"id\" = v.column1",
+            history = table_name(table),
+            table = table.table,
+            copied = copied.join(", "),
+            rows = rows.join(", ")
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 4);
+        for p in chunk {
+            values.extend([
+                p.id.clone(),
+                Bound::Text(Some(p.valid_from.clone())),
+                Bound::Text(Some(p.change.to_string())),
+                Bound::Text(Some(p.digest.clone())),
+            ]);
+        }
+        bind_all(sqlx::query(&sql), values)
+            .execute(&mut **tx)
+            .await
+            .map_err(database)?;
+    }
+    Ok(())
 }
 
 /// Records the deletion of `ids` seen `at`: a `delete` version after each one's latest (none
@@ -244,7 +353,7 @@ async fn close(
         id.clone(),
         Bound::Text(Some(from.to_string())),
     ];
-    bind_all(sqlx::query(&sql), values)
+    bind_all(crate::db::lookup(backend, &sql), values)
         .execute(&mut **tx)
         .await
         .map_err(database)?;
@@ -267,7 +376,7 @@ async fn set_change(
         ColumnType::Time.placeholder(sqlite, 2)
     );
     bind_all(
-        sqlx::query(&sql),
+        crate::db::lookup(backend, &sql),
         vec![id.clone(), Bound::Text(Some(from.to_string()))],
     )
     .execute(&mut **tx)
@@ -305,15 +414,33 @@ async fn insert(
 /// across builds, and a change detector needs no more.
 fn digest(values: &[Bound]) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
     for (i, value) in values.iter().enumerate() {
         if i == 3 || i == 4 {
             continue;
         }
-        let text = format!("{value:?}\u{1f}");
-        for byte in text.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        // Each value with its kind and a separator, so no two rows read the same.
+        match value {
+            Bound::Text(v) => {
+                eat(b"t");
+                eat(v.as_deref().unwrap_or("\u{0}").as_bytes());
+            }
+            Bound::Integer(v) => {
+                eat(b"i");
+                eat(&v.map_or([0xff; 8], i64::to_le_bytes));
+            }
+            Bound::Double(v) => {
+                eat(b"d");
+                eat(&v.map_or([0xff; 8], f64::to_le_bytes));
+            }
+            Bound::Boolean(v) => eat(&[b'b', v.map_or(2, u8::from)]),
         }
+        eat(&[0x1f]);
     }
     format!("{hash:016x}")
 }

@@ -248,7 +248,7 @@ impl Db {
             }
             let written: Vec<_> = kept
                 .iter()
-                .map(|(values, record)| (values[0].clone(), record.as_ref()))
+                .map(|(values, record)| (values[0].clone(), record.as_ref(), true))
                 .collect();
             write::rewrite_children(&mut tx, self.backend, table, &written).await?;
             done += rows.len() as u64;

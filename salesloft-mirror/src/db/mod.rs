@@ -25,13 +25,13 @@ pub use write::{
     upsert_sql, utc,
 };
 pub(crate) use write::{
-    Kept, id_bound, max_parameters, quoted, save_cursor, values_sql, write_page,
+    id_bound, id_set, lookup, max_parameters, quoted, save_cursor, values_sql, write_page,
 };
 
 use crate::error::MirrorError;
 use sqlx::AnyPool;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
     Sqlite,
     Postgres,

@@ -102,6 +102,23 @@ pub(crate) fn quoted(columns: &[(String, ColumnType)]) -> String {
 /// It returns the ids it wrote: a record older than its row is not written, and neither are
 /// its child rows.
 pub fn upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
+    // Made once for each table and row count: a page's statement is tens of kilobytes, and
+    // making it again for every page cost a tenth of ingest.
+    type Made = std::collections::HashMap<(Backend, String, usize), String>;
+    static MADE: std::sync::OnceLock<std::sync::Mutex<Made>> = std::sync::OnceLock::new();
+    let key = (backend, table.table.clone(), rows);
+    let made = MADE.get_or_init(Default::default);
+    if let Some(sql) = made.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return sql;
+    }
+    let sql = make_upsert_rows_sql(backend, table, rows);
+    if let Ok(mut m) = made.lock() {
+        m.insert(key, sql.clone());
+    }
+    sql
+}
+
+fn make_upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
     let columns = table_columns(table);
     let updates: Vec<String> = columns[1..]
         .iter()
@@ -117,11 +134,15 @@ pub fn upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String {
     format!(
         "INSERT INTO \"{t}\" ({cols}) VALUES {vals} ON CONFLICT (\"id\") DO UPDATE SET {sets} \
          WHERE \"{t}\".\"_updated_utc\" IS NULL OR excluded.\"_updated_utc\" IS NULL \
-         OR \"{t}\".\"_updated_utc\" <= excluded.\"_updated_utc\" RETURNING \"id\"",
+         OR \"{t}\".\"_updated_utc\" <= excluded.\"_updated_utc\" RETURNING \"id\", {new}",
         t = table.table,
         cols = quoted(&columns),
         vals = values_sql(backend, &columns, rows),
-        sets = updates.join(", ")
+        sets = updates.join(", "),
+        new = match backend {
+            Backend::Postgres => "(xmax = 0)",
+            Backend::Sqlite => "0",
+        }
     )
 }
 
@@ -155,11 +176,23 @@ pub fn row_values(
     deleted_at: Option<&str>,
     run: Option<&str>,
 ) -> Vec<Bound> {
-    let mut extra: Map<String, Value> = record
+    // Fields the spec does not know: none, most often, which counting the known ones tells
+    // without a search of the columns for each field.
+    let known = table
+        .columns
         .iter()
-        .filter(|(k, _)| k.as_str() != "id" && !table.has_field(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+        .filter(|c| record.contains_key(&c.field))
+        .count()
+        + usize::from(record.contains_key("id"));
+    let mut extra: Map<String, Value> = if known == record.len() {
+        Map::new()
+    } else {
+        record
+            .iter()
+            .filter(|(k, _)| k.as_str() != "id" && !table.has_field(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
     let mut values = vec![
         id_bound(table, record.get("id").unwrap_or(&Value::Null)),
         Bound::Text(None), // _extra, filled below
@@ -261,6 +294,25 @@ pub fn utc(text: &str) -> Option<String> {
         .map(|t| t.with_timezone(&chrono::Utc))
         .filter(|t| (0..=9999).contains(&chrono::Datelike::year(t)))
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+/// `IN (...)` for `ids` of a column of type `kind`, and the values it binds.
+pub(crate) fn id_set(backend: Backend, kind: ColumnType, ids: &[Bound]) -> (String, Vec<Bound>) {
+    let sqlite = backend == Backend::Sqlite;
+    let marks: Vec<String> = (1..=ids.len())
+        .map(|i| kind.placeholder(sqlite, i))
+        .collect();
+    (format!("IN ({})", marks.join(", ")), ids.to_vec())
+}
+
+/// A statement that finds rows by a few ids, planned for those ids each time on Postgres:
+/// kept prepared, Postgres settles on a generic plan made while the table was empty, and a
+/// lookup in a growing child or history table then scans it whole.
+pub(crate) fn lookup(
+    backend: Backend,
+    sql: &str,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(sql).persistent(backend == Backend::Sqlite)
 }
 
 pub fn bind_all<'q>(
@@ -412,42 +464,40 @@ async fn reject(
     Ok(())
 }
 
-/// Rewrites the child tables' rows of `parents` (their id, and the record written): the old
-/// elements removed, the record's arrays written, one row per element. On Postgres every
+/// A row written: its id, its record, and whether the row is new (no child rows to remove).
+pub(crate) type Parent<'a> = (Bound, &'a Map<String, Value>, bool);
+
+/// Rewrites the child tables' rows of `parents`: the old elements removed (a new row has
+/// none), the record's arrays written, one row per element. On Postgres every
 /// child table is cleared by one statement and filled by one (a round trip each), on SQLite
 /// (no round trips) a statement a table.
 pub(crate) async fn rewrite_children(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     table: &Table,
-    parents: &[(Bound, &Map<String, Value>)],
+    parents: &[Parent<'_>],
 ) -> Result<(), MirrorError> {
     if parents.is_empty() || table.children.is_empty() {
         return Ok(());
     }
-    let sqlite = backend == Backend::Sqlite;
-    for chunk in parents.chunks(1_000) {
-        let marks: Vec<String> = (1..=chunk.len())
-            .map(|i| table.id_kind.placeholder(sqlite, i))
-            .collect();
+    let old: Vec<Bound> = parents
+        .iter()
+        .filter(|(_, _, new)| !new)
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    for ids in old.chunks(1_000) {
+        let (set, values) = id_set(backend, table.id_kind, ids);
         let deletes: Vec<String> = table
             .children
             .iter()
-            .map(|child| {
-                format!(
-                    "DELETE FROM \"{}\" WHERE \"parent_id\" IN ({})",
-                    child.table,
-                    marks.join(", ")
-                )
-            })
+            .map(|child| format!("DELETE FROM \"{}\" WHERE \"parent_id\" {set}", child.table))
             .collect();
-        let ids: Vec<Bound> = chunk.iter().map(|(id, _)| id.clone()).collect();
         let statements = match backend {
             Backend::Sqlite => deletes,
             Backend::Postgres => vec![together(&deletes)],
         };
         for sql in statements {
-            bind_all(sqlx::query(&sql), ids.clone())
+            bind_all(lookup(backend, &sql), values.clone())
                 .execute(&mut **tx)
                 .await
                 .map_err(database)?;
@@ -458,7 +508,7 @@ pub(crate) async fn rewrite_children(
     for child in &table.children {
         let columns = child_columns(table, child);
         let mut rows: Vec<Vec<Bound>> = Vec::new();
-        for (id, record) in parents {
+        for (id, record, _) in parents {
             let Some(Value::Array(items)) = record.get(&child.field) else {
                 continue;
             };
@@ -585,15 +635,21 @@ pub(crate) async fn write_page(
         .map(|(_, r)| (Cow::Borrowed(*r), None, run.map(str::to_string)))
         .collect();
     let kept = rejects(tx, table, unique).await?;
-    if history {
-        crate::history::record(tx, backend, table, &kept).await?;
-    }
+    let stamps: Vec<crate::history::Stamp> = match history {
+        true => kept
+            .iter()
+            .map(|(values, _)| crate::history::stamp(values))
+            .collect(),
+        false => Vec::new(),
+    };
     let (values, records): (Vec<Vec<Bound>>, Vec<_>) = kept.into_iter().unzip();
     let ids: Vec<Bound> = values.iter().map(|v| v[0].clone()).collect();
     // Measured (cargo xtask bench mirror): one multi-row statement a page, on both backends,
     // is several times faster than a statement a row. The values are moved into it, not
     // copied: a page's allocations are most of ingest's cost.
-    let mut written = std::collections::HashSet::new();
+    // The ids written, and whether each row is new (Postgres tells: a row the statement
+    // inserted has no `xmax`; SQLite does not, and its lookups cost little).
+    let mut written: std::collections::HashMap<Option<String>, bool> = Default::default();
     let per = rows_per_statement(backend, table, PER_PAGE);
     let mut rest = values.into_iter();
     loop {
@@ -607,16 +663,24 @@ pub(crate) async fn write_page(
             .await
             .map_err(database)?;
         for row in rows {
-            written.insert(text_of(&crate::read_value(&row, 0, table.id_kind)));
+            let id = text_of(&crate::read_value(&row, 0, table.id_kind));
+            let new = crate::read_value(&row, 1, ColumnType::Boolean) == Value::Bool(true);
+            written.insert(id, new);
         }
     }
-    let parents: Vec<(Bound, &Map<String, Value>)> = ids
+    let parents: Vec<Parent> = ids
         .into_iter()
         .zip(records.iter())
-        .filter(|(id, _)| written.contains(&id.key()))
-        .map(|(id, record)| (id, record.as_ref()))
+        .filter_map(|(id, record)| {
+            let new = *written.get(&id.key())?;
+            Some((id, record.as_ref(), new))
+        })
         .collect();
-    rewrite_children(tx, backend, table, &parents).await
+    rewrite_children(tx, backend, table, &parents).await?;
+    if history {
+        crate::history::record(tx, backend, table, stamps, &written, &records, run).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn save_cursor(
