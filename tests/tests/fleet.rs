@@ -347,6 +347,14 @@ async fn each_teams_webhooks_reach_its_own_schema_and_nothing_else() {
     }
     assert_eq!(tokens.len(), 2, "one token per team");
 
+    // Team 1's schema keeps history (as its one-team mirror would be told to).
+    let in_team_1 = format!("{}?options=-c%20search_path%3Dteam_1", db.url);
+    let mut team_1 = salesloft_mirror::Mirror::open(&in_team_1, &|_| {})
+        .await
+        .unwrap();
+    team_1.keep_history().await.unwrap();
+    drop(team_1);
+
     // A change in team 1 arrives in team 1's schema, and makes the team due.
     let pool = worker.pool().clone();
     let person = sandbox.team(1).unwrap().records("people")[0]["id"].to_string();
@@ -371,6 +379,13 @@ async fn each_teams_webhooks_reach_its_own_schema_and_nothing_else() {
     }
     assert_eq!(title.as_deref(), Some("Chief Webhook Officer"));
     assert_eq!(lease::due(&pool).await.unwrap(), 1, "team 1 is due again");
+    let versions: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM team_1.sl_people_history WHERE id::text = '{person}' AND title = 'Chief Webhook Officer'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(versions, 1, "the delivery is a version in team 1's history");
 
     // Deliveries that are not team 2's change nothing: team 1's, signed with team 1's token,
     // posted to team 2's path; an unknown team; a wrong signature; a body that is not JSON.

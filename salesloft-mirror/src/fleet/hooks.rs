@@ -95,14 +95,20 @@ async fn write(
         .execute(&mut *tx)
         .await
         .map_err(database)?;
+    // A team's schema keeps history when its mirror was told to (stored with its tables);
+    // its deliveries are versions like its pages.
+    let history: Option<String> =
+        sqlx::query_scalar("SELECT value FROM _mirror_meta WHERE key = 'history'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(database)?;
     crate::apply_in(
         &mut tx,
         Backend::Postgres,
         &fleet.tables,
         event_type,
         record,
-        // A fleet keeps no history: its runs open teams without it.
-        false,
+        history.as_deref() == Some("on"),
     )
     .await?;
     sqlx::query(&format!(
