@@ -43,6 +43,16 @@ pub fn columns(table: &Table) -> Vec<(String, ColumnType)> {
     .collect()
 }
 
+/// What tells a version from another: its row's id, its start, its change and its digest.
+fn version_columns(table: &Table) -> [(String, ColumnType); 4] {
+    [
+        ("id".to_string(), table.id_kind),
+        ("valid_from".to_string(), ColumnType::Time),
+        ("change".to_string(), ColumnType::Text),
+        ("_digest".to_string(), ColumnType::Text),
+    ]
+}
+
 /// A version already in the history.
 struct Version {
     valid_from: String,
@@ -58,12 +68,7 @@ async fn versions(
     ids: &[Bound],
 ) -> Result<HashMap<String, Vec<Version>>, MirrorError> {
     let mut found: HashMap<String, Vec<Version>> = HashMap::new();
-    let listed = [
-        ("id".to_string(), table.id_kind),
-        ("valid_from".to_string(), ColumnType::Time),
-        ("change".to_string(), ColumnType::Text),
-        ("_digest".to_string(), ColumnType::Text),
-    ];
+    let listed = version_columns(table);
     for chunk in ids.chunks(1_000) {
         let (set, values) = crate::db::id_set(backend, table.id_kind, chunk);
         let sql = format!(
@@ -232,18 +237,7 @@ async fn copy_current(
         .collect();
     let no_end = if sqlite { "NULL" } else { "NULL::timestamptz" };
     for chunk in versions.chunks(1_000) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let n = row * 4;
-                format!(
-                    "({}, {}, {}, {})",
-                    table.id_kind.placeholder(sqlite, n + 1),
-                    ColumnType::Time.placeholder(sqlite, n + 2),
-                    ColumnType::Text.placeholder(sqlite, n + 3),
-                    ColumnType::Text.placeholder(sqlite, n + 4)
-                )
-            })
-            .collect();
+        let rows = crate::db::values_sql(backend, &version_columns(table), chunk.len());
         let sql = format!(
             "INSERT INTO \"{history}\" ({names}) \
              SELECT m.\"id\", v.column2, {no_end}, v.column3, v.column4, {copied} \
@@ -251,7 +245,6 @@ async fn copy_current(
             history = table_name(table),
             table = table.table,
             copied = copied.join(", "),
-            rows = rows.join(", ")
         );
         let mut values = Vec::with_capacity(chunk.len() * 4);
         for p in chunk {
@@ -280,17 +273,11 @@ pub(crate) async fn deleted(
     at: &str,
 ) -> Result<(), MirrorError> {
     let known = versions(tx, backend, table, ids).await?;
-    // A deletion's row has no content: a null of each column's type (Postgres refuses a
-    // text null in an integer column).
+    // A deletion's row has no content: a null of each column's type.
     let nulls: Vec<Bound> = columns(table)
         .iter()
         .skip(4)
-        .map(|(_, kind)| match kind {
-            ColumnType::Integer => Bound::Integer(None),
-            ColumnType::Double => Bound::Double(None),
-            ColumnType::Boolean => Bound::Boolean(None),
-            _ => Bound::Text(None),
-        })
+        .map(|(_, kind)| Bound::null(*kind))
         .collect();
     let mut inserts = Vec::new();
     for id in ids {
@@ -395,12 +382,7 @@ async fn insert(
     let columns = columns(table);
     let per = (crate::db::max_parameters(backend) / columns.len()).max(1);
     for chunk in rows.chunks(per) {
-        let sql = format!(
-            "INSERT INTO \"{}\" ({}) VALUES {}",
-            table_name(table),
-            crate::db::quoted(&columns),
-            crate::db::values_sql(backend, &columns, chunk.len())
-        );
+        let sql = crate::db::insert_sql(backend, &table_name(table), &columns, chunk.len(), 0);
         bind_all(sqlx::query(&sql), chunk.concat())
             .execute(&mut **tx)
             .await

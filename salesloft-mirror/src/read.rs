@@ -190,17 +190,16 @@ impl Mirror {
         let mut tx = self.db.pool.begin().await.map_err(database)?;
         self.db.fenced(&mut tx).await?;
         let sqlite = self.db.backend == crate::db::Backend::Sqlite;
-        let unseen = format!(
-            "\"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> {})",
-            ColumnType::Text.placeholder(sqlite, 2)
-        );
+        // The rows the read did not see, the run's mark bound as placeholder `n`.
+        let unseen = |n| {
+            format!(
+                "\"_deleted_at\" IS NULL AND (\"_seen_run\" IS NULL OR \"_seen_run\" <> {})",
+                ColumnType::Text.placeholder(sqlite, n)
+            )
+        };
         let at = now();
         if self.db.history {
-            let sql = format!(
-                "SELECT \"id\" FROM \"{}\" WHERE {}",
-                table.table,
-                unseen.replace("$2", "$1")
-            );
+            let sql = format!("SELECT \"id\" FROM \"{}\" WHERE {}", table.table, unseen(1));
             let ids: Vec<Bound> = sqlx::query(&sql)
                 .bind(run.to_string())
                 .fetch_all(&mut *tx)
@@ -212,9 +211,10 @@ impl Mirror {
             history::deleted(&mut tx, self.db.backend, table, &ids, &at).await?;
         }
         let gone = format!(
-            "UPDATE \"{}\" SET \"_deleted_at\" = {} WHERE {unseen}",
+            "UPDATE \"{}\" SET \"_deleted_at\" = {} WHERE {}",
             table.table,
             ColumnType::Time.placeholder(sqlite, 1),
+            unseen(2)
         );
         let deleted = sqlx::query(&gone)
             .bind(at)

@@ -25,7 +25,8 @@ pub use write::{
     upsert_sql, utc,
 };
 pub(crate) use write::{
-    id_bound, id_set, lookup, max_parameters, quoted, save_cursor, values_sql, write_page,
+    id_bound, id_set, insert_sql, lookup, max_parameters, quoted, save_cursor, values_sql,
+    write_page,
 };
 
 use crate::error::MirrorError;

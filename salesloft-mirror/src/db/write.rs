@@ -32,8 +32,21 @@ impl Bound {
         }
     }
 
+    /// A null of a column of type `kind` (Postgres refuses a text null in an integer column).
+    pub(crate) fn null(kind: ColumnType) -> Self {
+        match kind {
+            ColumnType::Integer => Self::Integer(None),
+            ColumnType::Double => Self::Double(None),
+            ColumnType::Boolean => Self::Boolean(None),
+            _ => Self::Text(None),
+        }
+    }
+
     fn is_null(&self) -> bool {
-        self.key().is_none()
+        matches!(
+            self,
+            Self::Text(None) | Self::Integer(None) | Self::Double(None) | Self::Boolean(None)
+        )
     }
 }
 
@@ -97,6 +110,22 @@ pub(crate) fn quoted(columns: &[(String, ColumnType)]) -> String {
     names.join(", ")
 }
 
+/// `INSERT INTO name (columns) VALUES ...` for `rows` rows, Postgres's placeholders numbered
+/// from `offset + 1`.
+pub(crate) fn insert_sql(
+    backend: Backend,
+    name: &str,
+    columns: &[(String, ColumnType)],
+    rows: usize,
+    offset: usize,
+) -> String {
+    format!(
+        "INSERT INTO \"{name}\" ({}) VALUES {}",
+        quoted(columns),
+        values_sql_from(backend, columns, rows, offset)
+    )
+}
+
 /// [`upsert_sql`] for `rows` rows in one statement (their ids distinct: an upsert cannot
 /// touch one row twice). One statement a page is what makes ingest fast on both backends.
 /// It returns the ids it wrote: a record older than its row is not written, and neither are
@@ -148,12 +177,7 @@ fn make_upsert_rows_sql(backend: Backend, table: &Table, rows: usize) -> String 
 
 /// A plain insert of `rows` rows of `table`'s columns into `name` (a conversion's copy).
 pub(super) fn insert_rows_sql(backend: Backend, table: &Table, name: &str, rows: usize) -> String {
-    let columns = table_columns(table);
-    format!(
-        "INSERT INTO \"{name}\" ({}) VALUES {}",
-        quoted(&columns),
-        values_sql(backend, &columns, rows)
-    )
+    insert_sql(backend, name, &table_columns(table), rows, 0)
 }
 
 /// The select list that reads `columns` back as sqlx's `Any` driver decodes them
@@ -227,10 +251,7 @@ fn bind(column: &Column, value: &Value) -> (Bound, bool) {
         value
     };
     match (column.kind, value) {
-        (ColumnType::Integer, Value::Null) => (Bound::Integer(None), true),
-        (ColumnType::Double, Value::Null) => (Bound::Double(None), true),
-        (ColumnType::Boolean, Value::Null) => (Bound::Boolean(None), true),
-        (_, Value::Null) => (Bound::Text(None), true),
+        (kind, Value::Null) => (Bound::null(kind), true),
         (ColumnType::Integer, v) => {
             let n = v.as_i64().or_else(|| v.as_str()?.trim().parse().ok());
             (Bound::Integer(n), n.is_some())
@@ -503,8 +524,9 @@ pub(crate) async fn rewrite_children(
                 .map_err(database)?;
         }
     }
-    // Each child table's rows, then as few statements as the backend wants.
-    let mut inserts: Vec<(String, Vec<Bound>)> = Vec::new();
+    // Each child table's rows, then as few statements as the backend wants: on Postgres the
+    // inserts joined while their values stay under the protocol's limit, on SQLite one each.
+    let mut inserts: Vec<ChildRows> = Vec::new();
     for child in &table.children {
         let columns = child_columns(table, child);
         let mut rows: Vec<Vec<Bound>> = Vec::new();
@@ -529,65 +551,56 @@ pub(crate) async fn rewrite_children(
         }
         let per = (max_parameters(backend) / columns.len()).max(1);
         for chunk in rows.chunks(per) {
-            inserts.push((child.table.clone(), chunk.concat()));
+            inserts.push(ChildRows {
+                table: &child.table,
+                columns: columns.clone(),
+                values: chunk.concat(),
+            });
         }
     }
-    match backend {
-        Backend::Sqlite => {
-            for (name, values) in inserts {
-                let columns = columns_of_child(table, &name);
-                let rows = values.len() / columns.len();
-                let sql = format!(
-                    "INSERT INTO \"{name}\" ({}) VALUES {}",
-                    quoted(&columns),
-                    values_sql(backend, &columns, rows)
-                );
-                bind_all(sqlx::query(&sql), values)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(database)?;
+    let mut batch = Vec::new();
+    let mut bound = 0;
+    let mut pending = inserts.into_iter().peekable();
+    while let Some(insert) = pending.next() {
+        bound += insert.values.len();
+        batch.push(insert);
+        let full = backend == Backend::Sqlite
+            || pending
+                .peek()
+                .is_none_or(|next| bound + next.values.len() > max_parameters(backend));
+        if full {
+            let mut statements = Vec::new();
+            let mut all = Vec::with_capacity(bound);
+            for rows in std::mem::take(&mut batch) {
+                let count = rows.values.len() / rows.columns.len();
+                statements.push(insert_sql(
+                    backend,
+                    rows.table,
+                    &rows.columns,
+                    count,
+                    all.len(),
+                ));
+                all.extend(rows.values);
             }
-        }
-        Backend::Postgres => {
-            // Batches of statements under the protocol's limit of bound values.
-            let mut batch: Vec<(String, Vec<Bound>)> = Vec::new();
-            let mut bound = 0;
-            let mut pending = inserts.into_iter().peekable();
-            while let Some((name, values)) = pending.next() {
-                bound += values.len();
-                batch.push((name, values));
-                let full = pending
-                    .peek()
-                    .is_none_or(|(_, next)| bound + next.len() > max_parameters(backend));
-                if full {
-                    let mut offset = 0;
-                    let mut statements = Vec::new();
-                    let mut all = Vec::with_capacity(bound);
-                    for (name, values) in std::mem::take(&mut batch) {
-                        let columns = columns_of_child(table, &name);
-                        let rows = values.len() / columns.len();
-                        let placeholders = values_sql_from(backend, &columns, rows, offset);
-                        offset += values.len();
-                        statements.push(format!(
-                            "INSERT INTO \"{name}\" ({}) VALUES {placeholders}",
-                            quoted(&columns)
-                        ));
-                        all.extend(values);
-                    }
-                    bind_all(sqlx::query(&together(&statements)), all)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(database)?;
-                    bound = 0;
-                }
-            }
+            bind_all(sqlx::query(&together(&statements)), all)
+                .execute(&mut **tx)
+                .await
+                .map_err(database)?;
+            bound = 0;
         }
     }
     Ok(())
 }
 
+/// Rows of one child table for one statement.
+struct ChildRows<'a> {
+    table: &'a str,
+    columns: Vec<(String, ColumnType)>,
+    values: Vec<Bound>,
+}
+
 /// Postgres statements as one: all but the last as data-modifying `WITH` parts (they see the
-/// same snapshot; none of them may touch a row another one does).
+/// same snapshot; none of them may touch a row another one does). One statement is itself.
 fn together(statements: &[String]) -> String {
     let Some((last, first)) = statements.split_last() else {
         return String::new();
@@ -601,16 +614,6 @@ fn together(statements: &[String]) -> String {
         .map(|(i, sql)| format!("part{i} AS ({sql})"))
         .collect();
     format!("WITH {} {last}", parts.join(", "))
-}
-
-/// The columns of `table`'s child table named `name`.
-fn columns_of_child(table: &Table, name: &str) -> Vec<(String, ColumnType)> {
-    table
-        .children
-        .iter()
-        .find(|c| c.table == name)
-        .map(|child| child_columns(table, child))
-        .unwrap_or_default()
 }
 
 /// Writes `records` (a record whose id comes twice is written once, as it came last), in
