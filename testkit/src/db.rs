@@ -5,11 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A database for one test: its URL and what must live as long as it.
+/// A database for one test: its URL and what must live as long as it. Fields drop in order:
+/// the server is stopped before its folder is removed (`pg_ctl stop` finds the server by the
+/// folder; removed first, the server was left running until it noticed, a minute later).
 pub struct TestDb {
     pub url: String,
-    _dir: tempfile::TempDir,
     _server: Option<Postgres>,
+    _dir: tempfile::TempDir,
 }
 
 impl TestDb {
@@ -108,6 +110,13 @@ fn is_root() -> bool {
 
 /// Runs a server program, as `postgres` when we are root.
 fn run(name: &str, args: &[&str]) {
+    if let Err(failed) = try_run(name, args) {
+        panic!("{failed}");
+    }
+}
+
+/// [`run`], its failure returned.
+fn try_run(name: &str, args: &[&str]) -> Result<(), String> {
     let program = program(name);
     let mut command = if is_root() {
         let mut c = Command::new("runuser");
@@ -117,12 +126,14 @@ fn run(name: &str, args: &[&str]) {
         Command::new(&program)
     };
     let output = command.args(args).output().unwrap();
-    assert!(
-        output.status.success(),
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "{name} {args:?} failed: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
+    ))
 }
 
 fn free_port() -> u16 {
@@ -157,26 +168,36 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let port = free_port();
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-            dir.display()
-        );
         let log = dir.join("server.log");
-        run(
-            "pg_ctl",
-            &[
-                "-D",
-                data_text,
-                "-o",
-                &options,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
-        Self { data, port }
+        // A free port can be taken by another test's server before this one binds it: then
+        // start again on another.
+        let mut failed = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+                dir.display()
+            );
+            let started = try_run(
+                "pg_ctl",
+                &[
+                    "-D",
+                    data_text,
+                    "-o",
+                    &options,
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "start",
+                ],
+            );
+            match started {
+                Ok(()) => return Self { data, port },
+                Err(why) => failed = why,
+            }
+        }
+        let server_log = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("{failed}\n{server_log}")
     }
 }
 
